@@ -1,0 +1,70 @@
+// bench/bench_main.cpp — registers every workload as "<workload>/<implementation>"
+// in a fixed order, runs them, then closes every store and removes the
+// scratch directory. See README.md for how to run and read the results.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "bench_common.hpp"
+
+namespace plasma_bench {
+namespace {
+
+using BenchFn = void (*)(benchmark::State&);
+
+// No UseRealTime()/MinTime()/Iterations() here: each would append a suffix
+// ("/real_time", "/min_time:1.000") to the reported name, and the names must
+// stay exactly "<workload>/<implementation>". Rates are wall-clock rates
+// computed by each benchmark (bench_common.hpp, WallClock); the measuring
+// time is --benchmark_min_time (default 0.5 s of CPU time per run).
+void add(const char* name, BenchFn fn, benchmark::TimeUnit unit) {
+  benchmark::RegisterBenchmark(name, fn)->Unit(unit);
+}
+
+void registerAll() {
+  using benchmark::kMicrosecond;
+  using benchmark::kMillisecond;
+  using benchmark::kNanosecond;
+  add("point_get/plasma", pointGetPlasma, kNanosecond);
+  add("point_get/lmdb", pointGetLmdb, kNanosecond);
+  add("point_get/lmdb_txn_begin", pointGetLmdbTxnBegin, kNanosecond);
+  add("point_get/sqlite", pointGetSqlite, kNanosecond);
+
+  add("insert_batch_1000/plasma", insertBatchPlasma, kMicrosecond);
+  add("insert_batch_1000/plasma_nolog", insertBatchPlasmaNoLog, kMicrosecond);
+  add("insert_batch_1000/lmdb", insertBatchLmdb, kMicrosecond);
+  add("insert_batch_1000/sqlite", insertBatchSqlite, kMicrosecond);
+
+  add("full_scan/plasma", fullScanPlasma, kMillisecond);
+  add("full_scan/lmdb", fullScanLmdb, kMillisecond);
+  add("full_scan/sqlite", fullScanSqlite, kMillisecond);
+}
+
+void closeAll() noexcept {
+  closePlasma();
+  closeLmdb();
+  closeSqlite();
+  removeWorkDir();
+}
+
+}  // namespace
+}  // namespace plasma_bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  int status = 0;
+  try {
+    plasma_bench::registerAll();
+    benchmark::AddCustomContext("plasma_bench.rows", std::to_string(plasma_bench::rowCount()));
+    benchmark::RunSpecifiedBenchmarks();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "plasma_bench: %s\n", e.what());
+    status = 1;
+  }
+  benchmark::Shutdown();
+  plasma_bench::closeAll();
+  return status;
+}

@@ -1,0 +1,212 @@
+// The change log: `_changes` (big-endian row_version -> ChangeEntry) and
+// `_latest` (table \0 id -> newest row_version of that row). See
+// docs/change_log_format.md.
+#include <cassert>
+#include <unordered_map>
+
+#include <xxhash.h>
+
+#include "engine/keys.hpp"
+#include "engine/store.hpp"
+#include "plasma/database.hpp"
+#include "plasma/error.hpp"
+#include "plasma/fbs/change_entry_generated.h"
+
+namespace plasma {
+namespace detail {
+
+namespace fb = flatbuffers;
+
+namespace {
+
+std::string latestKey(std::string_view table, std::string_view id) {
+  std::string k;
+  k.reserve(table.size() + 1 + id.size());
+  k.append(table);
+  k.push_back('\0');
+  k.append(id);
+  return k;
+}
+
+struct XxHash {
+  std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
+};
+
+std::uint64_t readHead(const lmdb::Txn& txn, MDB_dbi meta) {
+  auto v = txn.get(meta, "head");
+  return v ? keys::decodeU64(lmdb::toView(*v)) : 0;
+}
+
+}  // namespace
+
+std::uint64_t DatabaseImpl::head(const TxnState& s) const {
+  if (s.head) return *s.head;
+  return readHead(s.txn, meta);
+}
+
+void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
+                                std::span<const std::uint8_t> row) {
+  assert(t.logged);
+  assert(op == ChangeOp::Del || !row.empty());
+  if (!s.head) s.head = readHead(s.txn, meta);
+  const std::uint64_t version = *s.head + 1;
+  auto& b = s.entry_builder;
+  b.Clear();
+  const auto table = b.CreateString(t.spec->name);
+  const auto idoff = b.CreateString(id);
+  fb::Offset<fb::Vector<std::uint8_t>> rowoff;
+  if (op == ChangeOp::Put) {
+    b.ForceVectorAlignment(row.size(), sizeof(std::uint8_t), 8);  // keep the nested row 8-aligned
+    rowoff = b.CreateVector(row.data(), row.size());
+  }
+  const auto group = b.CreateString(s.context.client_group_id);
+  const auto client = b.CreateString(s.context.client_id);
+  b.Finish(fbs::CreateChangeEntry(b, op == ChangeOp::Put ? fbs::ChangeOp::Put : fbs::ChangeOp::Del, table, idoff,
+                                  rowoff, group, client, s.context.mutation_id));
+  const std::string key = keys::encodeU64(version);
+  const std::string_view value(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  // Keys only grow: MDB_APPEND fails loudly (MDB_KEYEXIST) if the sequence breaks.
+  if (!s.txn.put(changes, key, value, MDB_APPEND)) {
+    throw Error(ErrorCode::Storage, "change log: version " + std::to_string(version) + " is not past the log's end");
+  }
+  s.txn.put(latest, latestKey(t.spec->name, id), key);
+  s.head = version;
+  s.head_dirty = true;
+}
+
+Change DatabaseImpl::decodeChange(std::uint64_t version, std::string_view bytes) {
+  fb::Verifier v(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  if (!fbs::VerifyChangeEntryBuffer(v)) {
+    throw Error(ErrorCode::CorruptRow, "change log: entry " + std::to_string(version) + " is malformed");
+  }
+  const auto* e = fbs::GetChangeEntry(bytes.data());
+  Change c;
+  c.version = version;
+  c.op = e->op() == fbs::ChangeOp::Del ? ChangeOp::Del : ChangeOp::Put;
+  c.table = e->table() ? e->table()->str() : std::string();
+  c.id = e->id() ? e->id()->str() : std::string();
+  c.client_group_id = e->client_group_id() ? e->client_group_id()->str() : std::string();
+  c.client_id = e->client_id() ? e->client_id()->str() : std::string();
+  c.mutation_id = e->mutation_id();
+  if (c.op == ChangeOp::Put) {
+    BoundTable* t = tableByName(c.table);
+    if (t == nullptr || e->row() == nullptr) {
+      throw Error(ErrorCode::CorruptRow, "change log: entry " + std::to_string(version) + " names unknown table '" + c.table + "'");
+    }
+    std::span<const std::uint8_t> row(e->row()->data(), e->row()->size());
+    verifyRow(*t->layout, row);
+    c.row.emplace(t->layout, std::string(reinterpret_cast<const char*>(row.data()), row.size()));
+  }
+  return c;
+}
+
+}  // namespace detail
+
+// ---- public API ------------------------------------------------------------------
+
+std::uint64_t Database::headVersion() const {
+  return read([&](ReadTx& r) { return impl_->head(r.state()); });
+}
+
+std::vector<Change> Database::logEntries(std::uint64_t after, std::uint64_t upto) const {
+  return read([&](ReadTx& r) {
+    std::vector<Change> out;
+    lmdb::Cursor cur(r.state().txn, impl_->changes);
+    for (bool ok = cur.seekRange(keys::encodeU64(after + 1)); ok; ok = cur.next()) {
+      const std::uint64_t version = keys::decodeU64(cur.key());
+      if (upto != 0 && version > upto) break;
+      out.push_back(impl_->decodeChange(version, cur.value()));
+    }
+    return out;
+  });
+}
+
+std::vector<Change> Database::changesSince(std::uint64_t cookie) const {
+  return read([&](ReadTx& r) {
+    impl_->requireReady();
+    std::vector<Change> out;
+    // (table \0 id) -> position in `out` of that row's newest entry so far.
+    std::unordered_map<std::string, std::size_t, detail::XxHash> newest;
+    std::vector<bool> superseded;
+    lmdb::Cursor cur(r.state().txn, impl_->changes);
+    for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
+      Change c = impl_->decodeChange(keys::decodeU64(cur.key()), cur.value());
+      auto [it, inserted] = newest.try_emplace(detail::latestKey(c.table, c.id), out.size());
+      if (!inserted) {
+        superseded[it->second] = true;
+        it->second = out.size();
+      }
+      out.push_back(std::move(c));
+      superseded.push_back(false);
+    }
+    std::vector<Change> result;
+    result.reserve(newest.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (!superseded[i]) result.push_back(std::move(out[i]));
+    }
+    return result;
+  });
+}
+
+CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
+  impl_->requireReady();
+  CompactionResult result;
+  std::uint64_t next = 1;
+  bool done = false;
+  // In batches, so that writers are never held up for long.
+  while (!done) {
+    write([&](Tx& tx) {
+      auto& s = tx.state();
+      std::vector<std::string> doomed;
+      {
+        lmdb::Cursor cur(s.txn, impl_->changes);
+        bool ok = cur.seekRange(keys::encodeU64(next));
+        for (std::size_t n = 0; n < detail::Limits::kCompactionBatch; ++n, ok = cur.next()) {
+          if (!ok) {
+            done = true;
+            break;
+          }
+          const std::uint64_t version = keys::decodeU64(cur.key());
+          if (version > safe_up_to_version) {
+            done = true;
+            break;
+          }
+          next = version + 1;
+          const Change c = impl_->decodeChange(version, cur.value());
+          auto newest = s.txn.get(impl_->latest, detail::latestKey(c.table, c.id));
+          if (newest && keys::decodeU64(lmdb::toView(*newest)) > version) {
+            doomed.emplace_back(cur.key());
+          } else {
+            ++result.kept;
+          }
+        }
+      }
+      for (const auto& key : doomed) s.txn.del(impl_->changes, key);
+      result.removed += doomed.size();
+    });
+  }
+  return result;
+}
+
+Snapshot Database::snapshotAsOf(std::uint64_t cookie) const {
+  Snapshot out;
+  for (const auto& t : impl_->schema.tables()) out[t->name];
+  read([&](ReadTx& r) {
+    impl_->requireReady();
+    lmdb::Cursor cur(r.state().txn, impl_->changes);
+    for (bool ok = cur.first(); ok; ok = cur.next()) {
+      const std::uint64_t version = keys::decodeU64(cur.key());
+      if (version > cookie) break;
+      Change c = impl_->decodeChange(version, cur.value());
+      auto& rows = out[c.table];
+      if (c.op == ChangeOp::Del) {
+        rows.erase(c.id);
+      } else {
+        rows.insert_or_assign(c.id, std::move(*c.row));
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace plasma

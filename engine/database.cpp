@@ -1,0 +1,420 @@
+// plasma::Database: opening, binding the schema to the catalog, migrations,
+// transactions and the read pool.
+#include <algorithm>
+#include <cassert>
+
+#include "engine/keys.hpp"
+#include "engine/store.hpp"
+#include "plasma/database.hpp"
+#include "plasma/error.hpp"
+#include "query/eval.hpp"
+
+namespace plasma {
+namespace detail {
+
+namespace {
+
+constexpr std::string_view kCatalogKey = "catalog";
+constexpr std::size_t kReadPoolMax = 64;
+
+unsigned envFlags(Durability d) {
+  switch (d) {
+    case Durability::Full: return 0;
+    case Durability::NoMetaSync: return MDB_NOMETASYNC;
+    case Durability::NoSync: return MDB_NOSYNC;
+  }
+  return 0;
+}
+
+std::string rowsDbiName(const std::string& table) { return "t/" + table; }
+std::string indexDbiName(const std::string& table, const std::string& index) { return "i/" + table + "/" + index; }
+
+}  // namespace
+
+const BoundIndex* BoundTable::indexLeadingWith(std::uint32_t column) const {
+  for (const auto& i : indexes) {
+    if (i.columns.front() == column) return &i;
+  }
+  return nullptr;
+}
+
+TxnState::TxnState(DatabaseImpl& d, lmdb::Txn t, WriteContext c) : db(d), txn(std::move(t)), context(std::move(c)) {}
+
+void TxnState::checkUsable() const {
+  if (failed) {
+    throw Error(ErrorCode::InvalidArgument,
+                "this transaction cannot continue: an earlier statement failed (" + *failed + ")");
+  }
+}
+
+DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
+    : dir(std::move(d)), schema(std::move(s)), options(o) {
+  lmdb::EnvOptions eo;
+  eo.map_size_bytes = options.map_size_bytes;
+  eo.max_readers = options.max_readers;
+  eo.flags = envFlags(options.durability);
+  env = lmdb::Env::open(dir, eo);
+  openSystemDbis();
+  loadCatalog();
+}
+
+DatabaseImpl::~DatabaseImpl() {
+  read_pool_.clear();  // every read transaction ends before the environment closes
+}
+
+void DatabaseImpl::openSystemDbis() {
+  lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+  changes = *txn.openDbi("_changes", 0, true);
+  latest = *txn.openDbi("_latest", 0, true);
+  clients = *txn.openDbi("_clients", 0, true);
+  meta = *txn.openDbi("_meta", 0, true);
+  txn.commit();
+}
+
+void DatabaseImpl::loadCatalog() {
+  lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+  if (auto v = txn.get(meta, kCatalogKey)) catalog_ = decodeCatalog(lmdb::toSpan(*v));
+  if (catalog_) {
+    const MigrationPlan plan = [&] {
+      try {
+        return planMigration(catalog_, schema);
+      } catch (const MigrationRefused&) {
+        return MigrationPlan{SchemaDiff{.changed = {"refused"}}, {}, {}, {}, {}};
+      }
+    }();
+    if (plan.diff.empty()) {
+      bind(*catalog_, txn, /*create=*/false);
+      ready_ = true;
+    }
+  }
+  txn.commit();
+}
+
+void DatabaseImpl::requireReady() const {
+  if (ready_) return;
+  if (!catalog_) {
+    throw Error(ErrorCode::SchemaMismatch,
+                "database at " + dir.string() + " has no schema yet: call ensureSchema() first");
+  }
+  throw Error(ErrorCode::SchemaMismatch, "database at " + dir.string() + " was built with schema '" +
+                                             catalog_->schema_version + "', which differs from schema '" +
+                                             schema.version() + "' in use: call runMigrations()");
+}
+
+void DatabaseImpl::bind(const Catalog& catalog, lmdb::Txn& txn, bool create) {
+  std::vector<std::unique_ptr<BoundTable>> tables;
+  std::unordered_map<const TableSpec*, BoundTable*> by_spec;
+  for (const auto& spec_ptr : schema.tables()) {
+    const TableSpec& spec = *spec_ptr;
+    const CatalogTable* ct = catalog.find(spec.name);
+    assert(ct != nullptr);
+    auto bt = std::make_unique<BoundTable>();
+    bt->spec = &spec;
+    bt->logged = !spec.options.change_log_suppressed;
+    auto layout = std::make_shared<RowLayout>();
+    layout->spec = &spec;
+    for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {
+      const CatalogColumn* cc = ct->find(spec.columns[i].name);
+      assert(cc != nullptr);
+      layout->slot.push_back(cc->slot);
+      layout->fill.push_back(cc->fill);
+      layout->max_slot = std::max(layout->max_slot, cc->slot);
+      if (spec.columns[i].type == ColumnType::Id) layout->id_column = i;
+    }
+    bt->layout = std::move(layout);
+    bt->rows = *txn.openDbi(rowsDbiName(spec.name), 0, create);
+    for (const auto& is : ct->indexes) {
+      BoundIndex bi;
+      bi.spec = is;
+      for (const auto& c : is.columns) bi.columns.push_back(static_cast<std::uint32_t>(spec.findColumn(c)));
+      bi.dbi = *txn.openDbi(indexDbiName(spec.name, is.name), MDB_DUPSORT, create);
+      bt->indexes.push_back(std::move(bi));
+    }
+    by_spec[&spec] = bt.get();
+    tables.push_back(std::move(bt));
+  }
+  for (auto& bt : tables) {
+    for (std::uint32_t i = 0; i < bt->spec->columns.size(); ++i) {
+      const auto& ref = bt->spec->columns[i].ref;
+      if (!ref) continue;
+      BoundTable* parent = by_spec.at(schema.find(ref->table));
+      parent->children.push_back(ChildRef{bt.get(), i, ref->on_delete, bt->indexLeadingWith(i)});
+      bt->parents.emplace_back(i, parent);
+    }
+  }
+  tables_ = std::move(tables);
+  by_spec_ = std::move(by_spec);
+}
+
+BoundTable& DatabaseImpl::table(const TableSpec& spec) {
+  requireReady();
+  auto it = by_spec_.find(&spec);
+  if (it == by_spec_.end()) {
+    throw Error(ErrorCode::UnknownTable, "table '" + spec.name + "' is not part of schema '" + schema.version() + "'");
+  }
+  return *it->second;
+}
+
+BoundTable& DatabaseImpl::table(const Table& t) { return table(t.spec()); }
+
+BoundTable* DatabaseImpl::tableByName(std::string_view name) {
+  requireReady();
+  for (auto& t : tables_) {
+    if (t->spec->name == name) return t.get();
+  }
+  return nullptr;
+}
+
+// ---- transactions --------------------------------------------------------------
+
+std::unique_ptr<TxnState> DatabaseImpl::beginWrite(const WriteContext& context) {
+  {
+    std::lock_guard lock(poison_mu_);
+    if (poisoned_) throw Error(ErrorCode::Poisoned, "database is read-only after a fatal storage error: " + *poisoned_);
+  }
+  return std::make_unique<TxnState>(*this, lmdb::Txn::beginWrite(env), context);
+}
+
+void DatabaseImpl::commit(TxnState& s) {
+  s.checkUsable();
+  if (s.head_dirty) s.txn.put(meta, "head", keys::encodeU64(*s.head));
+  try {
+    s.txn.commit();
+  } catch (const StorageError& e) {
+    if (!e.isMapFull()) {
+      std::lock_guard lock(poison_mu_);
+      poisoned_ = e.what();
+    }
+    throw;
+  }
+}
+
+TxnState* DatabaseImpl::acquireRead() {
+  std::unique_ptr<TxnState> s;
+  {
+    std::lock_guard lock(pool_mu_);
+    if (!read_pool_.empty()) {
+      s = std::move(read_pool_.back());
+      read_pool_.pop_back();
+    }
+  }
+  if (s) {
+    s->txn.renew();
+    return s.release();
+  }
+  return new TxnState(*this, lmdb::Txn::beginRead(env), {});
+}
+
+void DatabaseImpl::releaseRead(TxnState* raw) noexcept {
+  std::unique_ptr<TxnState> s(raw);
+  s->txn.reset();
+  std::lock_guard lock(pool_mu_);
+  if (read_pool_.size() < kReadPoolMax) read_pool_.push_back(std::move(s));
+}
+
+// ---- rows ------------------------------------------------------------------------
+
+RowView DatabaseImpl::view(BoundTable& t, std::string_view bytes) const {
+  const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  if (options.verify_rows_on_read) verifyRow(*t.layout, {data, bytes.size()});
+  return RowView(t.layout.get(), data, bytes.size());
+}
+
+std::optional<RowView> DatabaseImpl::get(TxnState& s, BoundTable& t, std::string_view id) {
+  if (id.empty() || id.size() > Limits::kMaxKeyBytes) return std::nullopt;
+  auto v = s.txn.get(t.rows, id);
+  if (!v) return std::nullopt;
+  return view(t, lmdb::toView(*v));
+}
+
+// ---- migrations ----------------------------------------------------------------
+
+void DatabaseImpl::buildIndex(lmdb::Txn& txn, BoundTable& t, const BoundIndex& index) {
+  txn.clear(index.dbi);
+  lmdb::Cursor cur(txn, t.rows);
+  std::string key;
+  for (bool ok = cur.first(); ok; ok = cur.next()) {
+    const RowView row = view(t, cur.value());
+    key.clear();
+    bool has_null = false;
+    for (auto c : index.columns) {
+      const Value v = row.get(c);
+      has_null = has_null || v.isNull();
+      keys::encodeKeyPart(v, key);
+    }
+    if (key.size() > Limits::kMaxKeyBytes) {
+      throw Error(ErrorCode::InvalidArgument, "table '" + t.spec->name + "', index '" + index.spec.name +
+                                                  "': value of row '" + std::string(row.id()) + "' is too long to index");
+    }
+    if (index.spec.unique && !has_null && txn.get(index.dbi, key)) {
+      throw Error(ErrorCode::Unique, "table '" + t.spec->name + "': cannot build unique index '" + index.spec.name +
+                                         "': duplicate value in row '" + std::string(row.id()) + "'");
+    }
+    txn.put(index.dbi, key, row.id(), MDB_NODUPDATA);
+  }
+}
+
+SchemaDiff DatabaseImpl::migrate(bool apply) {
+  MigrationPlan plan = planMigration(catalog_, schema);
+  if (!apply || (plan.diff.empty() && ready_)) return plan.diff;
+  lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+  auto old_tables = std::move(tables_);
+  auto old_by_spec = std::move(by_spec_);
+  try {
+    applyPlan(plan, txn);
+  } catch (...) {
+    tables_ = std::move(old_tables);  // their handles belong to committed transactions
+    by_spec_ = std::move(old_by_spec);
+    throw;
+  }
+  catalog_ = std::move(plan.next);
+  ready_ = true;
+  return plan.diff;
+}
+
+void DatabaseImpl::applyPlan(const MigrationPlan& plan, lmdb::Txn& txn) {
+  for (const auto& d : plan.drop) {
+    if (auto dbi = txn.openDbi(indexDbiName(d.table, d.index.name), MDB_DUPSORT, false)) {
+      lmdb::check(mdb_drop(txn.get(), *dbi, 1), "dropping index " + d.table + "." + d.index.name);
+    }
+  }
+  bind(plan.next, txn, /*create=*/true);
+  for (const auto& b : plan.build) {
+    BoundTable& t = *by_spec_.at(schema.find(b.table));
+    auto it = std::find_if(t.indexes.begin(), t.indexes.end(), [&](const BoundIndex& i) { return i.spec.name == b.index.name; });
+    assert(it != t.indexes.end());
+    buildIndex(txn, t, *it);
+  }
+  txn.put(meta, kCatalogKey, encodeCatalog(plan.next));
+  txn.commit();
+}
+
+}  // namespace detail
+
+// ---- Database facade -------------------------------------------------------------
+
+Database::Database(std::unique_ptr<detail::DatabaseImpl> impl) : impl_(std::move(impl)) {}
+Database::Database(Database&&) noexcept = default;
+Database& Database::operator=(Database&&) noexcept = default;
+Database::~Database() = default;
+
+Database Database::open(const std::filesystem::path& dir, const Schema& schema, OpenOptions options) {
+  if (options.map_size_bytes < (std::size_t{1} << 20)) {
+    throw Error(ErrorCode::InvalidArgument, "OpenOptions::map_size_bytes must be at least 1 MiB");
+  }
+  if (options.max_readers == 0) throw Error(ErrorCode::InvalidArgument, "OpenOptions::max_readers must be positive");
+  return Database(std::make_unique<detail::DatabaseImpl>(dir, schema, options));
+}
+
+const Schema& Database::schema() const noexcept { return impl_->schema; }
+const std::filesystem::path& Database::path() const noexcept { return impl_->dir; }
+
+void Database::ensureSchema() {
+  (void)impl_->migrate(true);
+}
+SchemaDiff Database::runMigrations() { return impl_->migrate(true); }
+SchemaDiff Database::planMigrations() const { return impl_->migrate(false); }
+
+std::optional<OwnedRow> Database::get(const Table& table, std::string_view id) const {
+  return read([&](ReadTx& r) -> std::optional<OwnedRow> {
+    auto row = r.get(table, id);
+    if (!row) return std::nullopt;
+    return row->toOwned();
+  });
+}
+
+Database::WriteScope::WriteScope(Database& db, const WriteContext& context)
+    : state_(db.impl_->beginWrite(context)), db_(db.impl_.get()) {
+  tx_.emplace(*state_);
+}
+Database::WriteScope::~WriteScope() = default;  // an uncommitted lmdb::Txn aborts
+Tx& Database::WriteScope::tx() { return *tx_; }
+void Database::WriteScope::commit() { db_->commit(*state_); }
+
+Database::ReadScope::ReadScope(const Database& db) : state_(db.impl_->acquireRead()), db_(db.impl_.get()) {
+  tx_.emplace(*state_);
+}
+Database::ReadScope::~ReadScope() { db_->releaseRead(state_); }
+ReadTx& Database::ReadScope::tx() { return *tx_; }
+
+std::string SchemaDiff::toString() const {
+  std::string out;
+  auto list = [&](const char* label, const std::vector<std::string>& v) {
+    for (const auto& s : v) out += std::string(label) + " " + s + "\n";
+  };
+  list("+ table", added_tables);
+  list("+ column", added_columns);
+  list("+ index", added_indexes);
+  list("- index", dropped_indexes);
+  list("~", changed);
+  if (version_changed) out += "~ schema version\n";
+  return out.empty() ? "(no changes)\n" : out;
+}
+
+// ---- ReadTx ----------------------------------------------------------------------
+
+std::optional<RowView> ReadTx::get(const Table& table, std::string_view id) const {
+  auto& db = state_->db;
+  return db.get(*state_, db.table(table), id);
+}
+
+void ReadTx::scan(const Table& table, const std::function<bool(const RowView&)>& fn) const {
+  auto& db = state_->db;
+  detail::BoundTable& t = db.table(table);
+  lmdb::Cursor cur(state_->txn, t.rows);
+  for (bool ok = cur.first(); ok; ok = cur.next()) {
+    if (!fn(db.view(t, cur.value()))) break;
+  }
+}
+
+std::uint64_t ReadTx::count(const Table& table) const {
+  auto& db = state_->db;
+  return state_->txn.entries(db.table(table).rows);
+}
+
+const WriteContext& Tx::context() const noexcept { return state().context; }
+
+// ---- SelectQuery -----------------------------------------------------------------
+
+SelectQuery& SelectQuery::limit(std::int64_t n) {
+  if (n < 0) throw Error(ErrorCode::InvalidArgument, "limit must not be negative");
+  limit_ = n;
+  return *this;
+}
+
+SelectQuery& SelectQuery::offset(std::int64_t n) {
+  if (n < 0) throw Error(ErrorCode::InvalidArgument, "offset must not be negative");
+  offset_ = n;
+  return *this;
+}
+
+std::vector<OwnedRow> SelectQuery::rows() const {
+  const TableSpec& spec = table_->spec();
+  if (where_) query::checkColumnsBelongTo(where_, spec);
+  for (const auto& o : order_) {
+    if (o.column.table != &spec) {
+      throw Error(ErrorCode::UnknownColumn, "orderBy: column " + o.column.table->name + "." + o.column.spec().name +
+                                                " is not a column of table '" + spec.name + "'");
+    }
+  }
+  std::vector<OwnedRow> out;
+  tx_->scan(*table_, [&](const RowView& row) {
+    if (!where_ || query::matches(where_, query::RowSource(row))) out.push_back(row.toOwned());
+    return order_.empty() ? (limit_ < 0 || static_cast<std::int64_t>(out.size()) < offset_ + limit_) : true;
+  });
+  if (!order_.empty()) {
+    std::stable_sort(out.begin(), out.end(), [&](const OwnedRow& a, const OwnedRow& b) {
+      for (const auto& o : order_) {
+        const int c = query::compareForSort(a.view().get(o.column.index), b.view().get(o.column.index));
+        if (c != 0) return o.direction == SortDirection::Asc ? c < 0 : c > 0;
+      }
+      return false;
+    });
+  }
+  const auto begin = std::min<std::size_t>(out.size(), static_cast<std::size_t>(offset_));
+  const auto end = limit_ < 0 ? out.size() : std::min<std::size_t>(out.size(), begin + static_cast<std::size_t>(limit_));
+  return std::vector<OwnedRow>(std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(begin)),
+                               std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(end)));
+}
+
+}  // namespace plasma

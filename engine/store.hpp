@@ -1,0 +1,134 @@
+// engine/store.hpp — the internals behind plasma::Database: the bound
+// tables (schema + catalog slots + LMDB handles) and transaction state.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "engine/catalog.hpp"
+#include "engine/lmdb.hpp"
+#include "engine/row_codec.hpp"
+#include "plasma/database.hpp"
+
+namespace plasma::detail {
+
+// Named limits, with the reason for each.
+struct Limits {
+  // LMDB's compiled-in maximum key size (also the maximum dupsort value).
+  static constexpr std::size_t kMaxKeyBytes = 511;
+  // Ids are keys of the row table and values of every index.
+  static constexpr std::size_t kMaxIdBytes = 256;
+  // Compaction deletes at most this many entries per write transaction, so
+  // writers are never blocked for long.
+  static constexpr std::size_t kCompactionBatch = 10'000;
+};
+
+struct BoundTable;
+
+struct BoundIndex {
+  IndexSpec spec;
+  std::vector<std::uint32_t> columns;  // column indexes
+  MDB_dbi dbi = 0;
+};
+
+// A foreign key of `child` pointing at this table.
+struct ChildRef {
+  BoundTable* child = nullptr;
+  std::uint32_t column = 0;
+  OnDelete on_delete = OnDelete::NoAction;
+  const BoundIndex* index = nullptr;  // an index whose first column is `column`
+};
+
+struct BoundTable {
+  const TableSpec* spec = nullptr;
+  std::shared_ptr<RowLayout> layout;
+  MDB_dbi rows = 0;
+  std::vector<BoundIndex> indexes;
+  std::vector<ChildRef> children;
+  std::vector<std::pair<std::uint32_t, BoundTable*>> parents;  // (column, referenced table)
+  bool logged = true;
+
+  const BoundIndex* indexLeadingWith(std::uint32_t column) const;
+};
+
+class DatabaseImpl;
+
+// One LMDB transaction and what the engine keeps beside it.
+class TxnState {
+ public:
+  TxnState(DatabaseImpl& db, lmdb::Txn txn, WriteContext context);
+
+  DatabaseImpl& db;
+  lmdb::Txn txn;
+  WriteContext context;
+  // Write transactions only:
+  RowEncoder encoder;
+  flatbuffers::FlatBufferBuilder entry_builder{512};
+  std::optional<std::uint64_t> head;  // change-log head, loaded on first append
+  bool head_dirty = false;
+  std::optional<std::string> failed;  // set when a statement failed: the transaction may not commit
+
+  bool writable() const noexcept { return !txn.readOnly(); }
+  void checkUsable() const;
+};
+
+class DatabaseImpl {
+ public:
+  DatabaseImpl(std::filesystem::path dir, Schema schema, OpenOptions options);
+  ~DatabaseImpl();
+
+  // ---- tables
+  BoundTable& table(const Table& t);
+  BoundTable& table(const TableSpec& spec);
+  BoundTable* tableByName(std::string_view name);
+  void requireReady() const;
+
+  // ---- transactions
+  std::unique_ptr<TxnState> beginWrite(const WriteContext& context);
+  void commit(TxnState& state);
+  TxnState* acquireRead();
+  void releaseRead(TxnState* state) noexcept;
+
+  // ---- schema
+  SchemaDiff migrate(bool apply);
+
+  // ---- row reads
+  std::optional<RowView> get(TxnState& s, BoundTable& t, std::string_view id);
+  RowView view(BoundTable& t, std::string_view bytes) const;
+
+  // ---- change log (changelog.cpp)
+  void appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
+                    std::span<const std::uint8_t> row);
+  std::uint64_t head(const TxnState& s) const;
+  Change decodeChange(std::uint64_t version, std::string_view bytes);
+
+  const std::filesystem::path dir;
+  const Schema schema;
+  const OpenOptions options;
+  lmdb::Env env;
+  MDB_dbi changes = 0, latest = 0, clients = 0, meta = 0;
+
+ private:
+  void openSystemDbis();
+  void loadCatalog();
+  void bind(const Catalog& catalog, lmdb::Txn& txn, bool create);
+  void applyPlan(const MigrationPlan& plan, lmdb::Txn& txn);
+  void buildIndex(lmdb::Txn& txn, BoundTable& t, const BoundIndex& index);
+
+  std::optional<Catalog> catalog_;
+  bool ready_ = false;
+  std::vector<std::unique_ptr<BoundTable>> tables_;
+  std::unordered_map<const TableSpec*, BoundTable*> by_spec_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<TxnState>> read_pool_;
+  std::mutex poison_mu_;
+  std::optional<std::string> poisoned_;
+};
+
+}  // namespace plasma::detail

@@ -1,0 +1,328 @@
+// plasma/database.hpp — the embedded database: one LMDB environment in a
+// directory, the tables of one Schema, and the change log.
+//
+//   auto db = plasma::Database::open("./data", schema);
+//   db.ensureSchema();
+//   db.write([&](plasma::Tx& tx) {
+//     tx.insert(todos).values({{todos.id, "t1"}, {todos.title, "buy milk"}, {todos.updatedAt, 1}});
+//   });
+//
+// Durability: by default every committed write transaction is on disk when
+// write() returns (LMDB synced commit). See OpenOptions::durability for the
+// faster modes and what they can lose.
+//
+// Thread-safety: a Database may be used from many threads. Reads never block
+// (MVCC snapshots); write transactions are serialized (one writer at a time).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "plasma/expr.hpp"
+#include "plasma/operators.hpp"
+#include "plasma/row.hpp"
+#include "plasma/schema.hpp"
+
+namespace plasma {
+
+namespace detail {
+class DatabaseImpl;
+class TxnState;
+}  // namespace detail
+
+enum class Durability {
+  // Every commit is synced (data and LMDB meta page). Nothing acknowledged is lost.
+  Full,
+  // MDB_NOMETASYNC: data pages are synced, the meta page is not. A system
+  // crash (not a process crash) can roll back the last committed
+  // transactions; the database stays consistent.
+  NoMetaSync,
+  // MDB_NOSYNC: no sync at all. A system crash can lose every transaction
+  // since the OS last flushed, and with some file systems corrupt the
+  // database. For tests and rebuildable caches only.
+  NoSync,
+};
+
+struct OpenOptions {
+  // LMDB map size: the most the database can hold. The file grows as data is
+  // written; the map is address space, not disk. When full, writes fail with
+  // StorageError (isMapFull()); reopen with a larger size.
+  std::size_t map_size_bytes = std::size_t{16} << 30;
+  Durability durability = Durability::Full;
+  unsigned max_readers = 126;
+  // Re-run the schema-driven verifier on every row read from the store.
+  // Rows are always verified before they are written; this guards against
+  // a damaged file at the cost of ~15 ns per row.
+  bool verify_rows_on_read = false;
+};
+
+// Who a write is for: recorded in every change-log entry it appends.
+struct WriteContext {
+  std::string client_group_id;
+  std::string client_id;
+  std::int64_t mutation_id = 0;
+};
+
+struct WriteResult {
+  std::size_t rows_affected = 0;  // rows inserted, updated or deleted by the statement itself
+  std::size_t rows_cascaded = 0;  // further rows deleted or set NULL by foreign-key actions
+};
+
+using RowInput = std::vector<Assignment>;
+
+enum class ChangeOp : std::uint8_t { Put, Del };
+
+struct Change {
+  std::uint64_t version = 0;  // row_version
+  ChangeOp op = ChangeOp::Put;
+  std::string table;
+  std::string id;
+  std::optional<OwnedRow> row;  // the row image for Put
+  std::string client_group_id;
+  std::string client_id;
+  std::int64_t mutation_id = 0;
+};
+
+struct CompactionResult {
+  std::uint64_t removed = 0;  // entries at or below the horizon that were superseded
+  std::uint64_t kept = 0;     // entries at or below the horizon that remain
+};
+
+// table name -> row id -> row
+using Snapshot = std::map<std::string, std::map<std::string, OwnedRow, std::less<>>, std::less<>>;
+
+// What runMigrations changed (or, before applying, would change).
+struct SchemaDiff {
+  std::vector<std::string> added_tables;
+  std::vector<std::string> added_columns;   // "table.column"
+  std::vector<std::string> added_indexes;   // "table.index"
+  std::vector<std::string> dropped_indexes; // "table.index"
+  std::vector<std::string> changed;         // metadata-only changes (defaults, nullability relaxed)
+  bool version_changed = false;
+  bool empty() const noexcept {
+    return added_tables.empty() && added_columns.empty() && added_indexes.empty() &&
+           dropped_indexes.empty() && changed.empty() && !version_changed;
+  }
+  std::string toString() const;
+};
+
+enum class SortDirection : std::uint8_t { Asc, Desc };
+struct OrderTerm {
+  AnyColumn column;
+  SortDirection direction = SortDirection::Asc;
+};
+template <Kind K>
+OrderTerm asc(const Column<K>& c) { return {c, SortDirection::Asc}; }
+template <Kind K>
+OrderTerm desc(const Column<K>& c) { return {c, SortDirection::Desc}; }
+
+class ReadTx;
+
+// A simple select over one table: filter, order, offset/limit. The full
+// drizzle-shaped builder with projections, joins and a planner lives in
+// query/ and replaces this.
+class SelectQuery {
+ public:
+  SelectQuery& where(Expr e) { where_ = std::move(e); return *this; }
+  SelectQuery& orderBy(std::vector<OrderTerm> terms) { order_ = std::move(terms); return *this; }
+  SelectQuery& limit(std::int64_t n);
+  SelectQuery& offset(std::int64_t n);
+  std::vector<OwnedRow> rows() const;
+
+ private:
+  friend class ReadTx;
+  SelectQuery(const ReadTx* tx, const Table* table) : tx_(tx), table_(table) {}
+  const ReadTx* tx_;
+  const Table* table_;
+  Expr where_;
+  std::vector<OrderTerm> order_;
+  std::int64_t limit_ = -1;
+  std::int64_t offset_ = 0;
+};
+
+// A read-only view of one consistent snapshot.
+class ReadTx {
+ public:
+  explicit ReadTx(detail::TxnState& state) noexcept : state_(&state) {}
+
+  // The row with this id, read in place; valid until the callback returns.
+  std::optional<RowView> get(const Table& table, std::string_view id) const;
+  // Visits rows in id order until fn returns false.
+  void scan(const Table& table, const std::function<bool(const RowView&)>& fn) const;
+  std::uint64_t count(const Table& table) const;
+  SelectQuery select(const Table& table) const { return SelectQuery(this, &table); }
+
+  detail::TxnState& state() const noexcept { return *state_; }
+
+ private:
+  detail::TxnState* state_;
+};
+
+class Tx;
+
+class [[nodiscard]] InsertStatement {
+ public:
+  WriteResult values(const RowInput& row);
+  WriteResult values(const std::vector<RowInput>& rows);
+  // Column name -> JSON value; checked against the column types at run time.
+  WriteResult values(const boost::json::object& row);
+
+ private:
+  friend class Tx;
+  InsertStatement(Tx* tx, const Table* table) : tx_(tx), table_(table) {}
+  Tx* tx_;
+  const Table* table_;
+};
+
+class [[nodiscard]] UpdateStatement {
+ public:
+  UpdateStatement& set(RowInput assignments);
+  UpdateStatement& set(const boost::json::object& assignments);
+  WriteResult where(const Expr& predicate);
+  WriteResult all();
+
+ private:
+  friend class Tx;
+  UpdateStatement(Tx* tx, const Table* table) : tx_(tx), table_(table) {}
+  Tx* tx_;
+  const Table* table_;
+  RowInput set_;
+};
+
+class [[nodiscard]] DeleteStatement {
+ public:
+  WriteResult where(const Expr& predicate);
+  WriteResult all();
+
+ private:
+  friend class Tx;
+  DeleteStatement(Tx* tx, const Table* table) : tx_(tx), table_(table) {}
+  Tx* tx_;
+  const Table* table_;
+};
+
+// A write transaction: every statement in it commits or rolls back together.
+class Tx : public ReadTx {
+ public:
+  explicit Tx(detail::TxnState& state) noexcept : ReadTx(state) {}
+
+  InsertStatement insert(const Table& table) { return InsertStatement(this, &table); }
+  UpdateStatement update(const Table& table) { return UpdateStatement(this, &table); }
+  DeleteStatement deleteFrom(const Table& table) { return DeleteStatement(this, &table); }
+
+  const WriteContext& context() const noexcept;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) the database in `dir`. Does not change the
+  // stored schema: call ensureSchema() or runMigrations().
+  static Database open(const std::filesystem::path& dir, const Schema& schema, OpenOptions options = {});
+
+  Database(Database&&) noexcept;
+  Database& operator=(Database&&) noexcept;
+  ~Database();
+
+  const Schema& schema() const noexcept;
+  const std::filesystem::path& path() const noexcept;
+
+  // Idempotent: creates every table and index the schema declares when the
+  // store is new, and applies additive changes otherwise (as runMigrations).
+  void ensureSchema();
+  // Applies additive changes (new tables, new nullable or defaulted columns,
+  // new indexes built over existing rows, dropped indexes) without rewriting
+  // rows, and returns them. Throws MigrationRefused for dropped tables or
+  // columns, renames, type changes and new NOT NULL constraints; the store is
+  // left unchanged then.
+  SchemaDiff runMigrations();
+  // What runMigrations would do, without doing it.
+  SchemaDiff planMigrations() const;
+
+  // Runs fn(Tx&) in one write transaction and commits it. If fn throws,
+  // nothing it wrote remains and the exception propagates.
+  template <class F>
+  decltype(auto) write(F&& fn, const WriteContext& context = {}) {
+    WriteScope scope(*this, context);
+    if constexpr (std::is_void_v<decltype(fn(scope.tx()))>) {
+      fn(scope.tx());
+      scope.commit();
+    } else {
+      auto result = fn(scope.tx());
+      scope.commit();
+      return result;
+    }
+  }
+
+  // Runs fn(ReadTx&) on one consistent snapshot.
+  template <class F>
+  decltype(auto) read(F&& fn) const {
+    ReadScope scope(*this);
+    return fn(scope.tx());
+  }
+
+  // Convenience: one row copied out of its own read transaction.
+  std::optional<OwnedRow> get(const Table& table, std::string_view id) const;
+
+  // ---- change log -------------------------------------------------------
+  // The newest row_version (0 for an empty log).
+  std::uint64_t headVersion() const;
+  // Every row changed after `cookie`, once each, in its newest state, in
+  // version order. Cost is proportional to the entries after the cookie.
+  std::vector<Change> changesSince(std::uint64_t cookie) const;
+  // Raw entries with after < version <= upto (0: to the head), in order.
+  std::vector<Change> logEntries(std::uint64_t after, std::uint64_t upto = 0) const;
+  // Drops entries at or below the horizon that a newer entry of the same row
+  // supersedes; the newest entry of each row (deletes included) stays.
+  CompactionResult compactChangeLog(std::uint64_t safe_up_to_version);
+  // Every table's rows as of `cookie`, replayed from the change log.
+  Snapshot snapshotAsOf(std::uint64_t cookie) const;
+
+  // A FlatBuffers schema (.fbs) for the stored rows of `root_table`, with
+  // every table of the schema declared, so any FlatBuffers language can read
+  // stored rows.
+  std::string emitFbs(std::string_view root_table) const;
+
+  detail::DatabaseImpl& impl() const noexcept { return *impl_; }
+
+ private:
+  explicit Database(std::unique_ptr<detail::DatabaseImpl> impl);
+
+  class WriteScope {
+   public:
+    WriteScope(Database& db, const WriteContext& context);
+    ~WriteScope();
+    Tx& tx();
+    void commit();
+   private:
+    std::unique_ptr<detail::TxnState> state_;
+    std::optional<Tx> tx_;
+    detail::DatabaseImpl* db_;
+  };
+  class ReadScope {
+   public:
+    explicit ReadScope(const Database& db);
+    ~ReadScope();
+    ReadTx& tx();
+   private:
+    detail::TxnState* state_;
+    std::optional<ReadTx> tx_;
+    detail::DatabaseImpl* db_;
+  };
+
+  std::unique_ptr<detail::DatabaseImpl> impl_;
+};
+
+// A new UUIDv7 as a 36-character string: time-ordered, so ids inserted
+// together land next to each other in the B+tree.
+std::string newId();
+
+}  // namespace plasma

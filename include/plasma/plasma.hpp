@@ -1,0 +1,12 @@
+// plasma/plasma.hpp — everything an application needs, in one include.
+#pragma once
+
+#include "plasma/args.hpp"
+#include "plasma/database.hpp"
+#include "plasma/error.hpp"
+#include "plasma/expr.hpp"
+#include "plasma/mutators.hpp"
+#include "plasma/operators.hpp"
+#include "plasma/row.hpp"
+#include "plasma/schema.hpp"
+#include "plasma/value.hpp"
