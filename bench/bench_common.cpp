@@ -11,6 +11,9 @@
 #include <system_error>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <plasma/database.hpp>
 
 namespace plasma_bench {
@@ -117,6 +120,15 @@ void reportRate(benchmark::State& state, std::uint64_t items, double wall_second
   const double items_d = static_cast<double>(items);
   state.counters["items_per_second"] = benchmark::Counter(wall_seconds > 0 ? items_d / wall_seconds : 0.0);
   state.counters["items"] = benchmark::Counter(items_d);
+}
+
+void flushWorkDir() {
+  const int fd = ::open(workDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + workDir().string());
+  const int rc = ::syncfs(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw std::system_error(err, std::generic_category(), "syncfs " + workDir().string());
 }
 
 void expectCount(benchmark::State& state, std::uint64_t found, std::uint64_t expected, const char* what) {

@@ -64,6 +64,10 @@ std::string valueFor(std::uint64_t i);
 // call; removeWorkDir() (called from main after every side is closed) deletes it.
 const std::filesystem::path& workDir();
 void removeWorkDir() noexcept;
+// Writes every dirty page of the scratch file system to disk (syncfs). Called
+// after loading a data set without syncing, so that the background write-back
+// of the load does not slow down the synced commits of a later benchmark.
+void flushWorkDir();
 
 // Runs fn(); an exception ends the benchmark with SkipWithError(what()),
 // which Google Benchmark reports as an error for that benchmark only.

@@ -137,7 +137,7 @@ const RawEnv& readEnv() {
       }
       txn.commit();
     }
-    check(mdb_env_sync(env->env(), 1), "env_sync");
+    flushWorkDir();
     s.read_env = std::move(env);
   }
   return *s.read_env;

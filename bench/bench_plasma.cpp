@@ -87,6 +87,7 @@ plasma::Database& readDb() {
     auto db = plasma::Database::open(workDir() / "plasma_read", schema(), options);
     db.ensureSchema();
     load(db, data);
+    flushWorkDir();
     s.read_db.emplace(std::move(db));
   }
   return *s.read_db;

@@ -131,6 +131,7 @@ SqliteSide& readSide() {
       }
     }
     conn->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    flushWorkDir();
     s.get_stmt = std::make_unique<Statement>(*conn, "SELECT value FROM kv WHERE id = ?1");
     s.scan_stmt = std::make_unique<Statement>(*conn, "SELECT value FROM kv");
     s.read_db = std::move(conn);
