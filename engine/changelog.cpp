@@ -63,15 +63,34 @@ void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, s
   const auto client = b.CreateString(s.context.client_id);
   b.Finish(fbs::CreateChangeEntry(b, op == ChangeOp::Put ? fbs::ChangeOp::Put : fbs::ChangeOp::Del, table, idoff,
                                   rowoff, group, client, s.context.mutation_id));
-  const std::string key = keys::encodeU64(version);
-  const std::string_view value(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-  // Keys only grow: MDB_APPEND fails loudly (MDB_KEYEXIST) if the sequence breaks.
-  if (!s.txn.put(changes, key, value, MDB_APPEND)) {
-    throw Error(ErrorCode::Storage, "change log: version " + std::to_string(version) + " is not past the log's end");
-  }
-  s.txn.put(latest, latestKey(t.spec->name, id), key);
+  TxnState::PendingEntry p;
+  p.version = version;
+  p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
+  p.entry_size = b.GetSize();
+  s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  p.latest_begin = static_cast<std::uint32_t>(s.log_arena.size());
+  s.log_arena.append(t.spec->name).push_back('\0');
+  s.log_arena.append(id);
+  p.latest_size = static_cast<std::uint32_t>(s.log_arena.size() - p.latest_begin);
+  s.log_pending.push_back(p);
   s.head = version;
   s.head_dirty = true;
+  if (s.log_arena.size() >= Limits::kLogBufferBytes) flushLog(s);
+}
+
+void DatabaseImpl::flushLog(TxnState& s) {
+  const std::string_view arena(s.log_arena);
+  for (const auto& p : s.log_pending) {
+    // Keys only grow: MDB_APPEND fails loudly (MDB_KEYEXIST) if the sequence breaks.
+    if (!s.txn.put(changes, keys::encodeU64(p.version), arena.substr(p.entry_begin, p.entry_size), MDB_APPEND)) {
+      throw Error(ErrorCode::Storage, "change log: version " + std::to_string(p.version) + " is not past the log's end");
+    }
+  }
+  for (const auto& p : s.log_pending) {
+    s.txn.put(latest, arena.substr(p.latest_begin, p.latest_size), keys::encodeU64(p.version));
+  }
+  s.log_pending.clear();
+  s.log_arena.clear();
 }
 
 Change DatabaseImpl::decodeChange(std::uint64_t version, std::string_view bytes) {
@@ -95,7 +114,7 @@ Change DatabaseImpl::decodeChange(std::uint64_t version, std::string_view bytes)
     }
     std::span<const std::uint8_t> row(e->row()->data(), e->row()->size());
     verifyRow(*t->layout, row);
-    c.row.emplace(t->layout, std::string(reinterpret_cast<const char*>(row.data()), row.size()));
+    c.row.emplace(t->layout, c.id, std::string(reinterpret_cast<const char*>(row.data()), row.size()));
   }
   return c;
 }

@@ -40,6 +40,28 @@ const BoundIndex* BoundTable::indexLeadingWith(std::uint32_t column) const {
 
 TxnState::TxnState(DatabaseImpl& d, lmdb::Txn t, WriteContext c) : db(d), txn(std::move(t)), context(std::move(c)) {}
 
+TxnState::~TxnState() {
+  if (txn.readOnly()) {
+    for (auto& c : cursors_) {
+      if (c.cursor != nullptr) mdb_cursor_close(c.cursor);
+    }
+  }
+  // Write-transaction cursors are freed by LMDB when the transaction ends.
+}
+
+MDB_cursor* TxnState::cursor(MDB_dbi dbi) {
+  if (dbi >= cursors_.size()) cursors_.resize(dbi + 1);
+  CachedCursor& c = cursors_[dbi];
+  if (c.cursor == nullptr) {
+    lmdb::check(mdb_cursor_open(txn.get(), dbi, &c.cursor), "opening a cursor");
+    c.generation = generation_;
+  } else if (c.generation != generation_) {
+    lmdb::check(mdb_cursor_renew(txn.get(), c.cursor), "renewing a cursor");
+    c.generation = generation_;
+  }
+  return c.cursor;
+}
+
 void TxnState::checkUsable() const {
   if (failed) {
     throw Error(ErrorCode::InvalidArgument,
@@ -59,6 +81,7 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
 }
 
 DatabaseImpl::~DatabaseImpl() {
+  delete fast_read_.exchange(nullptr);
   read_pool_.clear();  // every read transaction ends before the environment closes
 }
 
@@ -177,7 +200,9 @@ std::unique_ptr<TxnState> DatabaseImpl::beginWrite(const WriteContext& context) 
 
 void DatabaseImpl::commit(TxnState& s) {
   s.checkUsable();
+  flushLog(s);
   if (s.head_dirty) s.txn.put(meta, "head", keys::encodeU64(*s.head));
+  s.forgetCursors();
   try {
     s.txn.commit();
   } catch (const StorageError& e) {
@@ -190,8 +215,8 @@ void DatabaseImpl::commit(TxnState& s) {
 }
 
 TxnState* DatabaseImpl::acquireRead() {
-  std::unique_ptr<TxnState> s;
-  {
+  std::unique_ptr<TxnState> s(fast_read_.exchange(nullptr, std::memory_order_acquire));
+  if (!s) {
     std::lock_guard lock(pool_mu_);
     if (!read_pool_.empty()) {
       s = std::move(read_pool_.back());
@@ -200,6 +225,7 @@ TxnState* DatabaseImpl::acquireRead() {
   }
   if (s) {
     s->txn.renew();
+    s->renewed();
     return s.release();
   }
   return new TxnState(*this, lmdb::Txn::beginRead(env), {});
@@ -208,23 +234,38 @@ TxnState* DatabaseImpl::acquireRead() {
 void DatabaseImpl::releaseRead(TxnState* raw) noexcept {
   std::unique_ptr<TxnState> s(raw);
   s->txn.reset();
+  TxnState* expected = nullptr;
+  if (fast_read_.compare_exchange_strong(expected, s.get(), std::memory_order_release)) {
+    (void)s.release();
+    return;
+  }
   std::lock_guard lock(pool_mu_);
   if (read_pool_.size() < kReadPoolMax) read_pool_.push_back(std::move(s));
 }
 
 // ---- rows ------------------------------------------------------------------------
 
-RowView DatabaseImpl::view(BoundTable& t, std::string_view bytes) const {
+RowView DatabaseImpl::view(BoundTable& t, std::string_view id, std::string_view bytes) const {
   const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
   if (options.verify_rows_on_read) verifyRow(*t.layout, {data, bytes.size()});
-  return RowView(t.layout.get(), data, bytes.size());
+  return RowView(t.layout.get(), data, bytes.size(), id);
 }
 
 std::optional<RowView> DatabaseImpl::get(TxnState& s, BoundTable& t, std::string_view id) {
   if (id.empty() || id.size() > Limits::kMaxKeyBytes) return std::nullopt;
-  auto v = s.txn.get(t.rows, id);
-  if (!v) return std::nullopt;
-  return view(t, lmdb::toView(*v));
+  // Through a cursor, so the view's id points at the stored key, which lives
+  // as long as the transaction (the caller's string may not).
+  MDB_val k = lmdb::toVal(id);
+  MDB_val v;
+  const int rc = mdb_cursor_get(s.cursor(t.rows), &k, &v, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  lmdb::check(rc, "reading table '" + t.spec->name + "'");
+  // A row spans two or three cache lines and reading a field walks them with
+  // dependent loads (root offset -> table -> vtable -> field): start the
+  // later lines' misses now, in parallel with the first.
+  __builtin_prefetch(static_cast<const char*>(v.mv_data) + 64);
+  __builtin_prefetch(static_cast<const char*>(v.mv_data) + 128);
+  return view(t, lmdb::toView(k), lmdb::toView(v));
 }
 
 // ---- migrations ----------------------------------------------------------------
@@ -234,7 +275,7 @@ void DatabaseImpl::buildIndex(lmdb::Txn& txn, BoundTable& t, const BoundIndex& i
   lmdb::Cursor cur(txn, t.rows);
   std::string key;
   for (bool ok = cur.first(); ok; ok = cur.next()) {
-    const RowView row = view(t, cur.value());
+    const RowView row = view(t, cur.key(), cur.value());
     key.clear();
     bool has_null = false;
     for (auto c : index.columns) {
@@ -358,14 +399,50 @@ std::optional<RowView> ReadTx::get(const Table& table, std::string_view id) cons
   return db.get(*state_, db.table(table), id);
 }
 
-void ReadTx::scan(const Table& table, const std::function<bool(const RowView&)>& fn) const {
-  auto& db = state_->db;
-  detail::BoundTable& t = db.table(table);
-  lmdb::Cursor cur(state_->txn, t.rows);
-  for (bool ok = cur.first(); ok; ok = cur.next()) {
-    if (!fn(db.view(t, cur.value()))) break;
+namespace detail {
+
+RowScanner::RowScanner(TxnState& state, const Table& table) {
+  BoundTable& t = state.db.table(table);
+  layout_ = t.layout.get();
+  verify_ = state.db.options.verify_rows_on_read;
+  MDB_cursor* cur = nullptr;
+  lmdb::check(mdb_cursor_open(state.txn.get(), t.rows, &cur), "opening a cursor on table '" + t.spec->name + "'");
+  cursor_ = cur;
+}
+
+RowScanner::~RowScanner() { mdb_cursor_close(static_cast<MDB_cursor*>(cursor_)); }
+
+void RowScanner::fill() {
+  auto* cur = static_cast<MDB_cursor*>(cursor_);
+  while (!exhausted_ && count_ < kLookahead) {
+    MDB_val k, v;
+    const int rc = mdb_cursor_get(cur, &k, &v, started_ ? MDB_NEXT : MDB_FIRST);
+    started_ = true;
+    if (rc == MDB_NOTFOUND) {
+      exhausted_ = true;
+      break;
+    }
+    lmdb::check(rc, "scanning");
+    __builtin_prefetch(v.mv_data);
+    __builtin_prefetch(static_cast<const char*>(v.mv_data) + 64);
+    ring_[(head_ + count_) % kLookahead] = Entry{lmdb::toView(k), lmdb::toView(v)};
+    ++count_;
   }
 }
+
+bool RowScanner::next() {
+  fill();  // top the ring up: the row handed out now was prefetched kLookahead rows ago
+  if (count_ == 0) return false;
+  const Entry e = ring_[head_];
+  head_ = (head_ + 1) % kLookahead;
+  --count_;
+  const auto* data = reinterpret_cast<const std::uint8_t*>(e.value.data());
+  if (verify_) verifyRow(*layout_, {data, e.value.size()});
+  row_ = RowView(layout_, data, e.value.size(), e.key);
+  return true;
+}
+
+}  // namespace detail
 
 std::uint64_t ReadTx::count(const Table& table) const {
   auto& db = state_->db;

@@ -192,13 +192,6 @@ void Cursor::close() noexcept {
   if (cur_ != nullptr) mdb_cursor_close(std::exchange(cur_, nullptr));
 }
 
-bool Cursor::move(MDB_cursor_op op) {
-  const int rc = mdb_cursor_get(cur_, &key_, &val_, op);
-  if (rc == MDB_NOTFOUND) return false;
-  check(rc, "moving a cursor");
-  return true;
-}
-
 bool Cursor::seekRange(std::string_view key) {
   key_ = toVal(key);
   return move(MDB_SET_RANGE);

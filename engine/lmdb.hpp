@@ -156,7 +156,12 @@ class Cursor {
   MDB_cursor* get() const noexcept { return cur_; }
 
  private:
-  bool move(MDB_cursor_op op);
+  bool move(MDB_cursor_op op) {
+    const int rc = mdb_cursor_get(cur_, &key_, &val_, op);
+    if (rc == MDB_SUCCESS) return true;
+    if (rc == MDB_NOTFOUND) return false;
+    throwError(rc, "moving a cursor");
+  }
   MDB_cursor* cur_ = nullptr;
   MDB_val key_{0, nullptr};
   MDB_val val_{0, nullptr};

@@ -48,10 +48,6 @@ std::string_view readString(const std::uint8_t* field) {
   return {s->c_str(), s->size()};
 }
 
-std::span<const std::uint8_t> readBytes(const std::uint8_t* field) {
-  const auto* v = reinterpret_cast<const fb::Vector<std::uint8_t>*>(field + fb::ReadScalar<fb::uoffset_t>(field));
-  return {v->data(), v->size()};
-}
 
 }  // namespace
 
@@ -74,6 +70,7 @@ std::span<const std::uint8_t> RowEncoder::encode(const RowLayout& layout, const 
   // Pass 1: strings, vectors and nested tables are built before the row.
   for (std::size_t i = 0; i < values.size(); ++i) {
     const Value& v = values[i];
+    if (i == layout.id_column) continue;  // the id is the key, not part of the bytes
     switch (v.kind()) {
       case Kind::Text: offsets[i] = b.CreateString(v.asText()).o; break;
       case Kind::Json: offsets[i] = b.CreateString(v.asJson()).o; break;
@@ -164,6 +161,10 @@ bool verify(const RowLayout& layout, std::span<const std::uint8_t> bytes, Verdic
     const fb::voffset_t vt = layout.vtableOffset(i);
     if (!verifyColumn(v, t, c, vt)) return out.fail("column '" + c.name + "' is not a valid " + std::string(kindName(c.kind())));
     const int fo = fieldOffset(t, vt);
+    if (i == layout.id_column) {
+      if (fo > 0) return out.fail("the id is stored inside the row; it belongs in the key");
+      continue;
+    }
     if (fo == 0 && !c.nullable) return out.fail("NOT NULL column '" + c.name + "' is missing");
     if (fo > 0 && c.kind() == Kind::Json) {
       boost::system::error_code ec;
@@ -179,10 +180,6 @@ bool verify(const RowLayout& layout, std::span<const std::uint8_t> bytes, Verdic
     if (fb::ReadScalar<fb::voffset_t>(vtable + vt) != 0) return out.fail("field in unknown slot " + std::to_string(vt / 2 - 2));
   }
   v.EndTable();
-  const int id_off = fieldOffset(t, layout.vtableOffset(layout.id_column));
-  if (id_off <= 0 || readString(reinterpret_cast<const std::uint8_t*>(t) + id_off).empty()) {
-    return out.fail("the id is missing or empty");
-  }
   return true;
 }
 
@@ -217,59 +214,31 @@ std::vector<Value> decodeRow(const RowView& row) {
 namespace plasma {
 
 using detail::fieldOffset;
-using detail::readBytes;
-using detail::readString;
 using detail::rootTable;
 namespace fb = flatbuffers;
 
 const TableSpec& RowView::table() const noexcept { return *layout_->spec; }
 
-std::string_view RowView::id() const { return *getText(layout_->id_column); }
-
-std::optional<std::int64_t> RowView::getInt(std::uint32_t i) const {
-  const fb::Table* t = rootTable(data_);
-  const int fo = fieldOffset(t, layout_->vtableOffset(i));
-  if (fo < 0) {
-    const Value& f = layout_->fill[i];
-    return f.isNull() ? std::nullopt : std::optional<std::int64_t>(f.asInt());
-  }
-  if (fo == 0) return std::nullopt;
-  return fb::ReadScalar<std::int64_t>(reinterpret_cast<const std::uint8_t*>(t) + fo);
+std::optional<std::int64_t> RowView::fillInt(std::uint32_t i) const {
+  const Value& f = layout_->fill[i];
+  return f.isNull() ? std::nullopt : std::optional<std::int64_t>(f.asInt());
 }
 
-std::optional<bool> RowView::getBool(std::uint32_t i) const {
-  const fb::Table* t = rootTable(data_);
-  const int fo = fieldOffset(t, layout_->vtableOffset(i));
-  if (fo < 0) {
-    const Value& f = layout_->fill[i];
-    return f.isNull() ? std::nullopt : std::optional<bool>(f.asBool());
-  }
-  if (fo == 0) return std::nullopt;
-  return fb::ReadScalar<std::uint8_t>(reinterpret_cast<const std::uint8_t*>(t) + fo) != 0;
+std::optional<bool> RowView::fillBool(std::uint32_t i) const {
+  const Value& f = layout_->fill[i];
+  return f.isNull() ? std::nullopt : std::optional<bool>(f.asBool());
 }
 
-std::optional<std::string_view> RowView::getText(std::uint32_t i) const {
-  const fb::Table* t = rootTable(data_);
-  const int fo = fieldOffset(t, layout_->vtableOffset(i));
-  if (fo < 0) {
-    const Value& f = layout_->fill[i];
-    if (f.isNull()) return std::nullopt;
-    return f.kind() == Kind::Json ? std::string_view(f.asJson()) : std::string_view(f.asText());
-  }
-  if (fo == 0) return std::nullopt;
-  return readString(reinterpret_cast<const std::uint8_t*>(t) + fo);
+std::optional<std::string_view> RowView::fillText(std::uint32_t i) const {
+  const Value& f = layout_->fill[i];
+  if (f.isNull()) return std::nullopt;
+  return f.kind() == Kind::Json ? std::string_view(f.asJson()) : std::string_view(f.asText());
 }
 
-std::optional<std::span<const std::uint8_t>> RowView::getBlob(std::uint32_t i) const {
-  const fb::Table* t = rootTable(data_);
-  const int fo = fieldOffset(t, layout_->vtableOffset(i));
-  if (fo < 0) {
-    const Value& f = layout_->fill[i];
-    if (f.isNull()) return std::nullopt;
-    return std::span<const std::uint8_t>(f.asBlob());
-  }
-  if (fo == 0) return std::nullopt;
-  return readBytes(reinterpret_cast<const std::uint8_t*>(t) + fo);
+std::optional<std::span<const std::uint8_t>> RowView::fillBlob(std::uint32_t i) const {
+  const Value& f = layout_->fill[i];
+  if (f.isNull()) return std::nullopt;
+  return std::span<const std::uint8_t>(f.asBlob());
 }
 
 std::optional<FileRef> RowView::get(const Column<Kind::File>& c) const {
@@ -332,7 +301,8 @@ Value RowView::get(std::uint32_t i) const {
 }
 
 OwnedRow RowView::toOwned() const {
-  return OwnedRow(layout_->shared_from_this(), std::string(reinterpret_cast<const char*>(data_), size_));
+  return OwnedRow(layout_->shared_from_this(), std::string(id_),
+                  std::string(reinterpret_cast<const char*>(data_), size_));
 }
 
 namespace {
@@ -379,7 +349,7 @@ boost::json::object RowView::toJson() const {
 boost::json::object OwnedRow::toJson() const { return view().toJson(); }
 
 bool operator==(const OwnedRow& a, const OwnedRow& b) {
-  if (a.layout_->spec != b.layout_->spec) return false;
+  if (a.layout_->spec != b.layout_->spec || a.id_ != b.id_) return false;
   return detail::decodeRow(a.view()) == detail::decodeRow(b.view());
 }
 

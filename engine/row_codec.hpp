@@ -11,6 +11,9 @@
 //   written: it reads the column's fill value (its default when it was
 //   added, else NULL).
 //
+// The id column is not stored in the row: the id is the LMDB key (and
+// travels beside the row in change-log entries and on the wire).
+//
 // Storage per kind: integer/bigint -> int64, boolean -> bool, id/text/json/
 // CRDT -> string, blob -> [ubyte], file -> table {hash:string; size:long;
 // mime:string} in slots 0..2.
@@ -29,17 +32,7 @@
 
 namespace plasma::detail {
 
-struct RowLayout : std::enable_shared_from_this<RowLayout> {
-  const TableSpec* spec = nullptr;
-  std::vector<std::uint16_t> slot;  // per declared column
-  std::vector<Value> fill;          // per declared column: value for rows that predate it
-  std::uint16_t max_slot = 0;
-  std::uint32_t id_column = 0;
-
-  std::uint16_t vtableOffset(std::uint32_t column) const noexcept {
-    return static_cast<std::uint16_t>(4 + 2 * slot[column]);
-  }
-};
+// RowLayout is defined in plasma/row.hpp (the inline accessors need it).
 
 // A full row to encode: one Value per declared column (NULL allowed only
 // where the column is nullable; encodeRow does not check constraints).
@@ -57,8 +50,8 @@ class RowEncoder {
 };
 
 // The schema-driven verifier: FlatBuffers structure, every field of the kind
-// its column declares, id present and non-empty, NOT NULL columns present,
-// JSON columns well-formed. Throws Error(CorruptRow) naming the table (and
+// its column declares, the id slot empty (the id is the key), NOT NULL
+// columns present, JSON columns well-formed, no fields in unknown slots. Throws Error(CorruptRow) naming the table (and
 // column) on failure.
 void verifyRow(const RowLayout& layout, std::span<const std::uint8_t> bytes);
 // The same as a boolean, with the reason in `why`.

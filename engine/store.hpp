@@ -2,6 +2,7 @@
 // tables (schema + catalog slots + LMDB handles) and transaction state.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,11 @@ struct Limits {
   // Compaction deletes at most this many entries per write transaction, so
   // writers are never blocked for long.
   static constexpr std::size_t kCompactionBatch = 10'000;
+  // Change-log entries of a transaction are buffered and written in runs of
+  // up to this many bytes, so that the pages of a table and of the log are
+  // allocated in long runs instead of interleaved page by page (denser
+  // tables, faster scans); bounded so a huge transaction stays bounded too.
+  static constexpr std::size_t kLogBufferBytes = std::size_t{4} << 20;
 };
 
 struct BoundTable;
@@ -72,10 +78,36 @@ class TxnState {
   flatbuffers::FlatBufferBuilder entry_builder{512};
   std::optional<std::uint64_t> head;  // change-log head, loaded on first append
   bool head_dirty = false;
+  // Buffered change-log writes (see Limits::kLogBufferBytes): entry bytes
+  // and `_latest` keys, flushed in order by DatabaseImpl::flushLog.
+  struct PendingEntry {
+    std::uint64_t version;
+    std::uint32_t entry_begin, entry_size;
+    std::uint32_t latest_begin, latest_size;
+  };
+  std::string log_arena;
+  std::vector<PendingEntry> log_pending;
   std::optional<std::string> failed;  // set when a statement failed: the transaction may not commit
 
   bool writable() const noexcept { return !txn.readOnly(); }
   void checkUsable() const;
+
+  // A cursor on `dbi` kept for the life of this state (renewed with the
+  // read transaction), for point lookups that must return the stored key.
+  MDB_cursor* cursor(MDB_dbi dbi);
+  // Called after the read transaction was renewed.
+  void renewed() noexcept { ++generation_; }
+  // Write transactions: LMDB frees their cursors when the transaction ends.
+  void forgetCursors() noexcept { cursors_.clear(); }
+  ~TxnState();
+
+ private:
+  struct CachedCursor {
+    MDB_cursor* cursor = nullptr;
+    std::uint64_t generation = 0;
+  };
+  std::vector<CachedCursor> cursors_;  // indexed by dbi
+  std::uint64_t generation_ = 0;
 };
 
 class DatabaseImpl {
@@ -100,11 +132,12 @@ class DatabaseImpl {
 
   // ---- row reads
   std::optional<RowView> get(TxnState& s, BoundTable& t, std::string_view id);
-  RowView view(BoundTable& t, std::string_view bytes) const;
+  RowView view(BoundTable& t, std::string_view id, std::string_view bytes) const;
 
   // ---- change log (changelog.cpp)
   void appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
                     std::span<const std::uint8_t> row);
+  void flushLog(TxnState& s);
   std::uint64_t head(const TxnState& s) const;
   Change decodeChange(std::uint64_t version, std::string_view bytes);
 
@@ -127,6 +160,9 @@ class DatabaseImpl {
   std::unordered_map<const TableSpec*, BoundTable*> by_spec_;
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<TxnState>> read_pool_;
+  // One idle read state kept outside the mutex: the common single-reader
+  // case takes and returns it with one atomic exchange each.
+  std::atomic<TxnState*> fast_read_{nullptr};
   std::mutex poison_mu_;
   std::optional<std::string> poisoned_;
 };

@@ -322,7 +322,7 @@ std::vector<std::string> matchingIds(TxnState& s, BoundTable& t, const Expr& pre
   }
   lmdb::Cursor cur(s.txn, t.rows);
   for (bool ok = cur.first(); ok; ok = cur.next()) {
-    if (!predicate || query::matches(predicate, query::RowSource(s.db.view(t, cur.value())))) {
+    if (!predicate || query::matches(predicate, query::RowSource(s.db.view(t, cur.key(), cur.value())))) {
       ids.emplace_back(cur.key());
     }
   }

@@ -127,6 +127,40 @@ OrderTerm desc(const Column<K>& c) { return {c, SortDirection::Desc}; }
 
 class ReadTx;
 
+namespace detail {
+// Walks the rows of one table in id order; the engine behind ReadTx::scan.
+// REQUIRES: used only while its transaction is open.
+class RowScanner {
+ public:
+  RowScanner(TxnState& state, const Table& table);
+  RowScanner(const RowScanner&) = delete;
+  RowScanner& operator=(const RowScanner&) = delete;
+  ~RowScanner();
+  // Moves to the next row (the first on the first call); false at the end.
+  bool next();
+  const RowView& row() const noexcept { return row_; }
+
+ private:
+  void fill();
+
+  // Rows run ahead of the caller by up to kLookahead entries, each
+  // prefetched when it enters the ring, so the dependent loads that read a
+  // FlatBuffers row (root offset -> table -> vtable -> field) hit the cache.
+  static constexpr std::size_t kLookahead = 8;
+  struct Entry {
+    std::string_view key, value;
+  };
+  void* cursor_ = nullptr;  // MDB_cursor
+  const RowLayout* layout_ = nullptr;
+  bool verify_ = false;
+  bool started_ = false;
+  bool exhausted_ = false;
+  std::size_t head_ = 0, count_ = 0;
+  Entry ring_[kLookahead];
+  RowView row_{nullptr, nullptr, 0, {}};
+};
+}  // namespace detail
+
 // A simple select over one table: filter, order, offset/limit. The full
 // drizzle-shaped builder with projections, joins and a planner lives in
 // query/ and replaces this.
@@ -156,8 +190,19 @@ class ReadTx {
 
   // The row with this id, read in place; valid until the callback returns.
   std::optional<RowView> get(const Table& table, std::string_view id) const;
-  // Visits rows in id order until fn returns false.
-  void scan(const Table& table, const std::function<bool(const RowView&)>& fn) const;
+  // Visits rows in id order until fn returns false (fn may also return
+  // void to visit every row). The RowView is valid during the call only.
+  template <class F>
+  void scan(const Table& table, F&& fn) const {
+    detail::RowScanner scanner(*state_, table);
+    while (scanner.next()) {
+      if constexpr (std::is_void_v<decltype(fn(scanner.row()))>) {
+        fn(scanner.row());
+      } else if (!fn(scanner.row())) {
+        break;
+      }
+    }
+  }
   std::uint64_t count(const Table& table) const;
   SelectQuery select(const Table& table) const { return SelectQuery(this, &table); }
 
