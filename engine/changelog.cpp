@@ -169,14 +169,18 @@ std::vector<Change> Database::changesSince(std::uint64_t cookie) const {
 
 CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
   impl_->requireReady();
+  const std::uint64_t h = safe_up_to_version;
   CompactionResult result;
+  // For rows changed again above the horizon: the newest version seen so far
+  // at or below it (any older one is superseded within the horizon).
+  std::unordered_map<std::string, std::uint64_t, detail::XxHash> newest_below;
   std::uint64_t next = 1;
   bool done = false;
   // In batches, so that writers are never held up for long.
   while (!done) {
     write([&](Tx& tx) {
       auto& s = tx.state();
-      std::vector<std::string> doomed;
+      std::vector<std::uint64_t> doomed;
       {
         lmdb::Cursor cur(s.txn, impl_->changes);
         bool ok = cur.seekRange(keys::encodeU64(next));
@@ -186,21 +190,36 @@ CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
             break;
           }
           const std::uint64_t version = keys::decodeU64(cur.key());
-          if (version > safe_up_to_version) {
+          if (version > h) {
             done = true;
             break;
           }
           next = version + 1;
           const Change c = impl_->decodeChange(version, cur.value());
-          auto newest = s.txn.get(impl_->latest, detail::latestKey(c.table, c.id));
-          if (newest && keys::decodeU64(lmdb::toView(*newest)) > version) {
-            doomed.emplace_back(cur.key());
-          } else {
-            ++result.kept;
+          std::string key = detail::latestKey(c.table, c.id);
+          auto newest = s.txn.get(impl_->latest, key);
+          const std::uint64_t latest = newest ? keys::decodeU64(lmdb::toView(*newest)) : version;
+          if (latest <= h) {
+            // The row's newest entry is within the horizon: keep only it.
+            if (latest > version) {
+              doomed.push_back(version);
+            } else {
+              ++result.kept;
+            }
+            continue;
           }
+          // Changed again above the horizon: keep its newest entry at or
+          // below the horizon, so snapshotAsOf(c >= h) stays exact.
+          auto [it, inserted] = newest_below.try_emplace(std::move(key), version);
+          if (!inserted) {
+            doomed.push_back(it->second);
+            --result.kept;
+            it->second = version;
+          }
+          ++result.kept;
         }
       }
-      for (const auto& key : doomed) s.txn.del(impl_->changes, key);
+      for (const auto v : doomed) s.txn.del(impl_->changes, keys::encodeU64(v));
       result.removed += doomed.size();
     });
   }

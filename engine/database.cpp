@@ -405,6 +405,10 @@ RowScanner::RowScanner(TxnState& state, const Table& table) {
   BoundTable& t = state.db.table(table);
   layout_ = t.layout.get();
   verify_ = state.db.options.verify_rows_on_read;
+  // A write in the same transaction invalidates slices read ahead, so a
+  // write transaction reads exactly one row at a time (the cursor itself
+  // stays valid across writes: LMDB adjusts it).
+  lookahead_ = state.writable() ? 1 : kLookahead;
   MDB_cursor* cur = nullptr;
   lmdb::check(mdb_cursor_open(state.txn.get(), t.rows, &cur), "opening a cursor on table '" + t.spec->name + "'");
   cursor_ = cur;
@@ -414,7 +418,7 @@ RowScanner::~RowScanner() { mdb_cursor_close(static_cast<MDB_cursor*>(cursor_));
 
 void RowScanner::fill() {
   auto* cur = static_cast<MDB_cursor*>(cursor_);
-  while (!exhausted_ && count_ < kLookahead) {
+  while (!exhausted_ && count_ < lookahead_) {
     MDB_val k, v;
     const int rc = mdb_cursor_get(cur, &k, &v, started_ ? MDB_NEXT : MDB_FIRST);
     started_ = true;
@@ -431,7 +435,7 @@ void RowScanner::fill() {
 }
 
 bool RowScanner::next() {
-  fill();  // top the ring up: the row handed out now was prefetched kLookahead rows ago
+  fill();  // top the ring up: the row handed out now was prefetched lookahead_ rows ago
   if (count_ == 0) return false;
   const Entry e = ring_[head_];
   head_ = (head_ + 1) % kLookahead;

@@ -153,6 +153,7 @@ class RowScanner {
   void* cursor_ = nullptr;  // MDB_cursor
   const RowLayout* layout_ = nullptr;
   bool verify_ = false;
+  std::size_t lookahead_ = kLookahead;  // 1 in write transactions (see next())
   bool started_ = false;
   bool exhausted_ = false;
   std::size_t head_ = 0, count_ = 0;
@@ -325,8 +326,11 @@ class Database {
   std::vector<Change> changesSince(std::uint64_t cookie) const;
   // Raw entries with after < version <= upto (0: to the head), in order.
   std::vector<Change> logEntries(std::uint64_t after, std::uint64_t upto = 0) const;
-  // Drops entries at or below the horizon that a newer entry of the same row
-  // supersedes; the newest entry of each row (deletes included) stays.
+  // Folds the log at or below the horizon: for each row, only its newest
+  // entry at or below `safe_up_to_version` stays (deletes stay as
+  // tombstones); entries above the horizon are untouched. Clients pulling
+  // from any cookie still converge; snapshotAsOf(c) stays exact for
+  // c >= the horizon and loses intermediate states below it (seed 004).
   CompactionResult compactChangeLog(std::uint64_t safe_up_to_version);
   // Every table's rows as of `cookie`, replayed from the change log.
   Snapshot snapshotAsOf(std::uint64_t cookie) const;

@@ -98,8 +98,10 @@ struct Assignment {
   Assignment(const Column<K>& c, U&& v) : column(c), value(toValue<K>(std::forward<U>(v))) {}
   template <Kind K>
   Assignment(const Column<K>& c, std::nullptr_t) : column(c), value() {}
-  // Untyped: the kind is checked when the statement runs.
-  Assignment(AnyColumn c, Value v) : column(c), value(std::move(v)) {}
+  // Untyped, for dynamic writes: the kind is checked when the statement runs.
+  // Explicit, so that a brace pair like {todos.done, "x"} cannot fall back
+  // to it and must type-check against the column.
+  explicit Assignment(AnyColumn c, Value v) : column(c), value(std::move(v)) {}
 };
 
 }  // namespace plasma

@@ -336,10 +336,10 @@ TEST_CASE("defineSchema rejects column names that are not identifiers", "[engine
 }
 
 TEST_CASE("identifiers with underscores, digits and camel case are accepted", "[engine][schema]") {
-  NamedTable t("_todo_items2");
+  NamedTable t("todo_items_2");
   BadColumnName c("updatedAt_2");
   const Schema s = defineSchema("v1", {t, c});
-  CHECK(s.find("_todo_items2") != nullptr);
+  CHECK(s.find("todo_items_2") != nullptr);
   CHECK(c.spec().findColumn("updatedAt_2") == 1);
 }
 
