@@ -171,6 +171,13 @@ void DatabaseImpl::bind(const Catalog& catalog, lmdb::Txn& txn, bool create) {
 
 BoundTable& DatabaseImpl::table(const TableSpec& spec) {
   requireReady();
+  // A linear pass over a few pointers beats hashing for the table counts
+  // schemas have; the map serves large schemas.
+  if (tables_.size() <= 16) {
+    for (const auto& t : tables_) {
+      if (t->spec == &spec) return *t;
+    }
+  }
   auto it = by_spec_.find(&spec);
   if (it == by_spec_.end()) {
     throw Error(ErrorCode::UnknownTable, "table '" + spec.name + "' is not part of schema '" + schema.version() + "'");
