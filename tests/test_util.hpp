@@ -89,28 +89,7 @@ inline std::string renderValue(const plasma::Value& v) {
   return "?";
 }
 
-inline std::string_view codeName(plasma::ErrorCode c) {
-  using plasma::ErrorCode;
-  switch (c) {
-    case ErrorCode::SchemaInvalid: return "SchemaInvalid";
-    case ErrorCode::SchemaMismatch: return "SchemaMismatch";
-    case ErrorCode::MigrationRefused: return "MigrationRefused";
-    case ErrorCode::UnknownTable: return "UnknownTable";
-    case ErrorCode::UnknownColumn: return "UnknownColumn";
-    case ErrorCode::TypeMismatch: return "TypeMismatch";
-    case ErrorCode::NotNull: return "NotNull";
-    case ErrorCode::PrimaryKey: return "PrimaryKey";
-    case ErrorCode::Unique: return "Unique";
-    case ErrorCode::ForeignKey: return "ForeignKey";
-    case ErrorCode::CorruptRow: return "CorruptRow";
-    case ErrorCode::InvalidArgument: return "InvalidArgument";
-    case ErrorCode::MutatorNotFound: return "MutatorNotFound";
-    case ErrorCode::MutatorArgs: return "MutatorArgs";
-    case ErrorCode::Storage: return "Storage";
-    case ErrorCode::Poisoned: return "Poisoned";
-  }
-  return "?";
-}
+inline std::string_view codeName(plasma::ErrorCode c) { return plasma::errorCodeName(c); }
 
 // Runs f and returns the plasma::Error it threw (nullopt when it threw none).
 // Other exceptions propagate, so a test fails loudly on them.
