@@ -408,8 +408,9 @@ std::optional<RowView> ReadTx::get(const Table& table, std::string_view id) cons
 
 namespace detail {
 
-RowScanner::RowScanner(TxnState& state, const Table& table) {
-  BoundTable& t = state.db.table(table);
+RowScanner::RowScanner(TxnState& state, const Table& table) : RowScanner(state, state.db.table(table)) {}
+
+RowScanner::RowScanner(TxnState& state, BoundTable& t) {
   layout_ = t.layout.get();
   verify_ = state.db.options.verify_rows_on_read;
   // A write in the same transaction invalidates slices read ahead, so a
@@ -462,47 +463,6 @@ std::uint64_t ReadTx::count(const Table& table) const {
 
 const WriteContext& Tx::context() const noexcept { return state().context; }
 
-// ---- SelectQuery -----------------------------------------------------------------
-
-SelectQuery& SelectQuery::limit(std::int64_t n) {
-  if (n < 0) throw Error(ErrorCode::InvalidArgument, "limit must not be negative");
-  limit_ = n;
-  return *this;
-}
-
-SelectQuery& SelectQuery::offset(std::int64_t n) {
-  if (n < 0) throw Error(ErrorCode::InvalidArgument, "offset must not be negative");
-  offset_ = n;
-  return *this;
-}
-
-std::vector<OwnedRow> SelectQuery::rows() const {
-  const TableSpec& spec = table_->spec();
-  if (where_) query::checkColumnsBelongTo(where_, spec);
-  for (const auto& o : order_) {
-    if (o.column.table != &spec) {
-      throw Error(ErrorCode::UnknownColumn, "orderBy: column " + o.column.table->name + "." + o.column.spec().name +
-                                                " is not a column of table '" + spec.name + "'");
-    }
-  }
-  std::vector<OwnedRow> out;
-  tx_->scan(*table_, [&](const RowView& row) {
-    if (!where_ || query::matches(where_, query::RowSource(row))) out.push_back(row.toOwned());
-    return order_.empty() ? (limit_ < 0 || static_cast<std::int64_t>(out.size()) < offset_ + limit_) : true;
-  });
-  if (!order_.empty()) {
-    std::stable_sort(out.begin(), out.end(), [&](const OwnedRow& a, const OwnedRow& b) {
-      for (const auto& o : order_) {
-        const int c = query::compareForSort(a.view().get(o.column.index), b.view().get(o.column.index));
-        if (c != 0) return o.direction == SortDirection::Asc ? c < 0 : c > 0;
-      }
-      return false;
-    });
-  }
-  const auto begin = std::min<std::size_t>(out.size(), static_cast<std::size_t>(offset_));
-  const auto end = limit_ < 0 ? out.size() : std::min<std::size_t>(out.size(), begin + static_cast<std::size_t>(limit_));
-  return std::vector<OwnedRow>(std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(begin)),
-                               std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(end)));
-}
+QueryContext ReadTx::queryContext() const { return QueryContext{&state_->db, state_, nullptr}; }
 
 }  // namespace plasma

@@ -93,6 +93,20 @@ void encodeKeyPart(const Value& v, std::string& out) {
   }
 }
 
+char kindTag(Kind k) noexcept {
+  switch (k) {
+    case Kind::Null: return kNull;
+    case Kind::Integer:
+    case Kind::Boolean: return kInteger;
+    case Kind::Real: return kReal;
+    case Kind::Text:
+    case Kind::Json: return kText;
+    case Kind::Blob: return kBlob;
+    case Kind::File: return 0x7F;  // not indexable
+  }
+  return 0x7F;
+}
+
 std::string encodeKey(const Value& v) {
   std::string out;
   encodeKeyPart(v, out);

@@ -33,6 +33,9 @@ std::string encodeKey(const Value& v);
 // Error(InvalidArgument) on malformed input. Booleans decode as integers.
 Value decodeKeyPart(std::string_view key, std::size_t& pos);
 
+// The type tag that starts every encoded value of kind `k` (NULL: 0x01).
+char kindTag(Kind k) noexcept;
+
 // Big-endian u64, for `_changes` keys (row_version).
 std::string encodeU64(std::uint64_t v);
 std::uint64_t decodeU64(std::string_view bytes);

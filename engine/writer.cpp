@@ -267,7 +267,8 @@ class Writer {
     for (const auto& [col, parent] : t.parents) {
       const Value& v = values[col];
       if (v.isNull() || (old != nullptr && (*old)[col] == v)) continue;
-      if (!s_.txn.get(parent->rows, v.asText())) {
+      const std::string& key = v.asText();
+      if (key.empty() || key.size() > Limits::kMaxIdBytes || !s_.txn.get(parent->rows, key)) {
         throw Error(ErrorCode::ForeignKey, "foreign key failed: " + where(t, col) + " = " + v.toString() +
                                                " names no row of table '" + parent->spec->name + "'");
       }

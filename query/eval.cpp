@@ -8,6 +8,23 @@
 
 namespace plasma::query {
 
+const RowView* ColumnSource::rowFor(const TableSpec*) const { return nullptr; }
+
+Value ColumnSource::colRef(const ExprNode& node) const {
+  throw Error(ErrorCode::UnknownColumn, "colRef('" + node.alias + "', '" + node.name +
+                                            "') used outside a query that selects from a subquery aliased '" +
+                                            node.alias + "'");
+}
+
+Value ColumnSource::aggregate(const ExprNode& node) const {
+  throw Error(ErrorCode::InvalidArgument, std::string("aggregate ") + std::string(aggregateName(node.aggregate)) +
+                                              "() is only allowed in a select projection, having or orderBy");
+}
+
+const Value& ColumnSource::param(std::uint32_t index) const {
+  throw Error(ErrorCode::InvalidArgument, "param(" + std::to_string(index) + ") has no bound value");
+}
+
 Value RowSource::column(const TableSpec* table, std::uint32_t column) const {
   if (table != &row_.table()) {
     throw Error(ErrorCode::UnknownColumn, "column " + table->name + "." + table->columns.at(column).name +
@@ -121,25 +138,74 @@ namespace {
 
 Tri fromBool(bool b) { return b ? Tri::True : Tri::False; }
 
-Tri evalCompare(const ExprNode& n, const ColumnSource& src) {
-  const Value a = evalValue(n.children[0], src);
-  const Value b = evalValue(n.children[1], src);
-  if (a.isNull() || b.isNull()) return Tri::Unknown;
-  if (!comparableKinds(a.kind(), b.kind())) {
-    compareValues(a, b, Expr(std::make_shared<ExprNode>(n)).toString());  // throws, naming the comparison
-  }
-  const int c = compareValues(a, b, {});
-  switch (n.op) {
+Tri fromOrder(ExprOp op, int c) {
+  switch (op) {
     case ExprOp::Eq: return fromBool(c == 0);
     case ExprOp::Ne: return fromBool(c != 0);
     case ExprOp::Gt: return fromBool(c > 0);
     case ExprOp::Gte: return fromBool(c >= 0);
     case ExprOp::Lt: return fromBool(c < 0);
     case ExprOp::Lte: return fromBool(c <= 0);
-    default: break;
+    default: return Tri::Unknown;
   }
-  assert(false && "not a comparison");
-  return Tri::Unknown;
+}
+
+ExprOp mirror(ExprOp op) {
+  switch (op) {
+    case ExprOp::Gt: return ExprOp::Lt;
+    case ExprOp::Gte: return ExprOp::Lte;
+    case ExprOp::Lt: return ExprOp::Gt;
+    case ExprOp::Lte: return ExprOp::Gte;
+    default: return op;
+  }
+}
+
+// column <op> constant, read in place from the stored row: no Value copies.
+// Returns false when the fast path does not apply.
+bool compareInPlace(const ExprNode& col, ExprOp op, const Value& k, const ColumnSource& src, Tri* out) {
+  const RowView* row = src.rowFor(col.table);
+  if (row == nullptr) return false;
+  const Kind kind = col.table->columns[col.column].kind();
+  if (kind == Kind::Integer && k.kind() == Kind::Integer) {
+    const auto v = row->getInt(col.column);
+    *out = v ? fromOrder(op, *v < k.asInt() ? -1 : (*v > k.asInt() ? 1 : 0)) : Tri::Unknown;
+    return true;
+  }
+  if ((kind == Kind::Text || kind == Kind::Json) && (k.kind() == Kind::Text || k.kind() == Kind::Json)) {
+    const auto v = row->getText(col.column);
+    const std::string_view kv = k.kind() == Kind::Text ? std::string_view(k.asText()) : std::string_view(k.asJson());
+    *out = v ? fromOrder(op, compareBytes(*v, kv)) : Tri::Unknown;
+    return true;
+  }
+  return false;
+}
+
+const Value* constantOf(const ExprNode& n, const ColumnSource& src) {
+  if (n.op == ExprOp::Literal) return &n.value;
+  if (n.op == ExprOp::Param) return &src.param(n.param);
+  return nullptr;
+}
+
+Tri evalCompare(const ExprNode& n, const ColumnSource& src) {
+  const ExprNode& l = n.children[0].node();
+  const ExprNode& r = n.children[1].node();
+  Tri fast = Tri::Unknown;
+  if (l.op == ExprOp::Column) {
+    if (const Value* k = constantOf(r, src); k != nullptr && !k->isNull() && compareInPlace(l, n.op, *k, src, &fast)) {
+      return fast;
+    }
+  } else if (r.op == ExprOp::Column) {
+    if (const Value* k = constantOf(l, src); k != nullptr && !k->isNull() && compareInPlace(r, mirror(n.op), *k, src, &fast)) {
+      return fast;
+    }
+  }
+  const Value a = evalValue(n.children[0], src);
+  const Value b = evalValue(n.children[1], src);
+  if (a.isNull() || b.isNull()) return Tri::Unknown;
+  if (!comparableKinds(a.kind(), b.kind())) {
+    compareValues(a, b, Expr(std::make_shared<ExprNode>(n)).toString());  // throws, naming the comparison
+  }
+  return fromOrder(n.op, compareValues(a, b, {}));
 }
 
 Tri evalIn(const ExprNode& n, const ColumnSource& src) {
@@ -205,7 +271,10 @@ Tri evalPredicate(const Expr& e, const ColumnSource& src) {
     case ExprOp::InArray: return evalIn(n, src);
     case ExprOp::Like: return evalLike(n, src);
     case ExprOp::Column:
-    case ExprOp::Literal: {
+    case ExprOp::Literal:
+    case ExprOp::ColRef:
+    case ExprOp::Aggregate:
+    case ExprOp::Param: {
       // A bare value used as a condition: SQLite's truthiness (non-zero number).
       const Value v = evalValue(e, src);
       if (v.isNull()) return Tri::Unknown;
@@ -224,6 +293,9 @@ Value evalValue(const Expr& e, const ColumnSource& src) {
   switch (n.op) {
     case ExprOp::Column: return src.column(n.table, n.column);
     case ExprOp::Literal: return n.value;
+    case ExprOp::ColRef: return src.colRef(n);
+    case ExprOp::Aggregate: return src.aggregate(n);
+    case ExprOp::Param: return src.param(n.param);
     default: {
       const Tri t = evalPredicate(e, src);
       if (t == Tri::Unknown) return Value();

@@ -23,11 +23,18 @@ namespace plasma::query {
 
 enum class Tri : std::uint8_t { False, True, Unknown };
 
-// Supplies column values during evaluation.
+// Supplies what an expression reads: columns of the current row(s),
+// subquery columns, aggregate results and placeholder values.
 class ColumnSource {
  public:
   virtual ~ColumnSource() = default;
   virtual Value column(const TableSpec* table, std::uint32_t column) const = 0;
+  // The stored row of `table` being evaluated, for zero-copy comparisons;
+  // nullptr when there is none (not a table row, or a NULL-filled join row).
+  virtual const RowView* rowFor(const TableSpec* table) const;
+  virtual Value colRef(const ExprNode& node) const;      // throws: no subquery here
+  virtual Value aggregate(const ExprNode& node) const;   // throws: aggregate out of place
+  virtual const Value& param(std::uint32_t index) const; // throws: no parameters bound
 };
 
 // A single row of one table.
@@ -35,6 +42,7 @@ class RowSource final : public ColumnSource {
  public:
   explicit RowSource(const RowView& row) : row_(row) {}
   Value column(const TableSpec* table, std::uint32_t column) const override;
+  const RowView* rowFor(const TableSpec* table) const override { return table == &row_.table() ? &row_ : nullptr; }
 
  private:
   const RowView& row_;

@@ -23,6 +23,21 @@ std::string_view exprOpName(ExprOp op) noexcept {
     case ExprOp::IsNull: return "IS NULL";
     case ExprOp::IsNotNull: return "IS NOT NULL";
     case ExprOp::Like: return "LIKE";
+    case ExprOp::ColRef: return "colRef";
+    case ExprOp::Aggregate: return "aggregate";
+    case ExprOp::Param: return "param";
+  }
+  return "?";
+}
+
+std::string_view aggregateName(AggregateFn fn) noexcept {
+  switch (fn) {
+    case AggregateFn::CountStar:
+    case AggregateFn::Count: return "count";
+    case AggregateFn::Sum: return "sum";
+    case AggregateFn::Avg: return "avg";
+    case AggregateFn::Min: return "min";
+    case AggregateFn::Max: return "max";
   }
   return "?";
 }
@@ -78,6 +93,21 @@ void render(const Expr& e, std::ostringstream& out) {
     case ExprOp::Like:
       render(n.children[0], out);
       out << " LIKE " << n.values[0].toString();
+      return;
+    case ExprOp::ColRef:
+      out << n.alias << "." << n.name;
+      return;
+    case ExprOp::Param:
+      out << "?" << n.param;
+      return;
+    case ExprOp::Aggregate:
+      out << aggregateName(n.aggregate) << "(";
+      if (n.aggregate == AggregateFn::CountStar) {
+        out << "*";
+      } else {
+        render(n.children[0], out);
+      }
+      out << ")";
       return;
     default:
       render(n.children[0], out);

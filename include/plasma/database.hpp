@@ -29,6 +29,7 @@
 
 #include "plasma/expr.hpp"
 #include "plasma/operators.hpp"
+#include "plasma/query.hpp"
 #include "plasma/row.hpp"
 #include "plasma/schema.hpp"
 
@@ -115,24 +116,16 @@ struct SchemaDiff {
   std::string toString() const;
 };
 
-enum class SortDirection : std::uint8_t { Asc, Desc };
-struct OrderTerm {
-  AnyColumn column;
-  SortDirection direction = SortDirection::Asc;
-};
-template <Kind K>
-OrderTerm asc(const Column<K>& c) { return {c, SortDirection::Asc}; }
-template <Kind K>
-OrderTerm desc(const Column<K>& c) { return {c, SortDirection::Desc}; }
-
 class ReadTx;
 
 namespace detail {
 // Walks the rows of one table in id order; the engine behind ReadTx::scan.
 // REQUIRES: used only while its transaction is open.
+struct BoundTable;
 class RowScanner {
  public:
   RowScanner(TxnState& state, const Table& table);
+  RowScanner(TxnState& state, BoundTable& table);
   RowScanner(const RowScanner&) = delete;
   RowScanner& operator=(const RowScanner&) = delete;
   ~RowScanner();
@@ -162,28 +155,6 @@ class RowScanner {
 };
 }  // namespace detail
 
-// A simple select over one table: filter, order, offset/limit. The full
-// drizzle-shaped builder with projections, joins and a planner lives in
-// query/ and replaces this.
-class SelectQuery {
- public:
-  SelectQuery& where(Expr e) { where_ = std::move(e); return *this; }
-  SelectQuery& orderBy(std::vector<OrderTerm> terms) { order_ = std::move(terms); return *this; }
-  SelectQuery& limit(std::int64_t n);
-  SelectQuery& offset(std::int64_t n);
-  std::vector<OwnedRow> rows() const;
-
- private:
-  friend class ReadTx;
-  SelectQuery(const ReadTx* tx, const Table* table) : tx_(tx), table_(table) {}
-  const ReadTx* tx_;
-  const Table* table_;
-  Expr where_;
-  std::vector<OrderTerm> order_;
-  std::int64_t limit_ = -1;
-  std::int64_t offset_ = 0;
-};
-
 // A read-only view of one consistent snapshot.
 class ReadTx {
  public:
@@ -205,7 +176,14 @@ class ReadTx {
     }
   }
   std::uint64_t count(const Table& table) const;
-  SelectQuery select(const Table& table) const { return SelectQuery(this, &table); }
+
+  // Queries in this transaction (query.hpp). select(t) is select().from(t).
+  SelectBuilder select() const { return SelectBuilder(queryContext(), {}); }
+  SelectBuilder select(std::vector<ProjectionItem> projection) const {
+    return SelectBuilder(queryContext(), std::move(projection));
+  }
+  SelectBuilder select(const Table& table) const { return select().from(table); }
+  QueryContext queryContext() const;
 
   detail::TxnState& state() const noexcept { return *state_; }
 
@@ -318,6 +296,13 @@ class Database {
   // Convenience: one row copied out of its own read transaction.
   std::optional<OwnedRow> get(const Table& table, std::string_view id) const;
 
+  // Queries, each run in a fresh read transaction (query.hpp).
+  SelectBuilder select() const { return SelectBuilder(queryContext(), {}); }
+  SelectBuilder select(std::vector<ProjectionItem> projection) const {
+    return SelectBuilder(queryContext(), std::move(projection));
+  }
+  QueryContext queryContext() const noexcept { return QueryContext{impl_.get(), nullptr, nullptr}; }
+
   // ---- change log -------------------------------------------------------
   // The newest row_version (0 for an empty log).
   std::uint64_t headVersion() const;
@@ -369,6 +354,34 @@ class Database {
 
   std::unique_ptr<detail::DatabaseImpl> impl_;
 };
+
+// The original's createServerDb({schema, executor, ctx}): a read handle bound
+// to a caller's context. Every query through it applies each table's
+// auth.read predicate (TableOptions::auth) built from the context: to the
+// `from` table and to every joined table (a left-joined row the caller may
+// not read counts as no match), and inside subqueries. Tables without an
+// auth.read are unrestricted.
+class ServerDb {
+ public:
+  ServerDb(const Database& db, std::any ctx)
+      : db_(&db), ctx_(std::make_shared<const std::any>(std::move(ctx))) {}
+  SelectBuilder select() const { return SelectBuilder(context(), {}); }
+  SelectBuilder select(std::vector<ProjectionItem> projection) const {
+    return SelectBuilder(context(), std::move(projection));
+  }
+  const std::any& ctx() const noexcept { return *ctx_; }
+
+ private:
+  QueryContext context() const {
+    QueryContext c = db_->queryContext();
+    c.auth_ctx = ctx_;
+    return c;
+  }
+  const Database* db_;
+  std::shared_ptr<const std::any> ctx_;
+};
+
+inline ServerDb createServerDb(const Database& db, std::any ctx) { return ServerDb(db, std::move(ctx)); }
 
 // A new UUIDv7 as a 36-character string: time-ordered, so ids inserted
 // together land next to each other in the B+tree.

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "plasma/value.hpp"
@@ -25,7 +26,13 @@ enum class ExprOp : std::uint8_t {
   InArray,    // children[0] IN values
   IsNull, IsNotNull,
   Like,       // children[0] LIKE pattern (values[0], Text)
+  ColRef,     // a column of a subquery: alias.name (query.hpp: colRef)
+  Aggregate,  // count/sum/avg/min/max over children[0] (none for count())
+  Param,      // a placeholder bound at execution (query.hpp: param)
 };
+
+enum class AggregateFn : std::uint8_t { CountStar, Count, Sum, Avg, Min, Max };
+std::string_view aggregateName(AggregateFn fn) noexcept;
 
 std::string_view exprOpName(ExprOp op) noexcept;
 
@@ -51,6 +58,9 @@ struct ExprNode {
   Value value;                       // Literal
   std::vector<Expr> children;        // operands
   std::vector<Value> values;         // InArray list; Like pattern
+  AggregateFn aggregate = AggregateFn::CountStar;  // Aggregate
+  std::string alias, name;           // ColRef: subquery alias and column name
+  std::uint32_t param = 0;           // Param: placeholder index
 };
 
 }  // namespace plasma

@@ -56,6 +56,30 @@ Expr or_(E&&... e) { return or_(std::vector<Expr>{Expr(std::forward<E>(e))...});
   Expr fn(const Column<K>& a, const Column<K>& b) {                               \
     return compare(ExprOp::OP, a.expr(), b.expr());                               \
   }
+// Untyped mixes, for computed operands (aggregates, colRef, params): the
+// kinds are checked when the expression is evaluated.
+#define PLASMA_MIXED_COMPARE(fn, OP)                                              \
+  template <class U>                                                              \
+    requires std::is_constructible_v<Value, U> && (!std::is_same_v<std::remove_cvref_t<U>, Expr>) \
+  Expr fn(Expr a, U&& v) {                                                        \
+    return compare(ExprOp::OP, std::move(a), lit(Value(std::forward<U>(v))));   \
+  }                                                                               \
+  template <Kind K>                                                               \
+  Expr fn(const Column<K>& a, Expr b) {                                           \
+    return compare(ExprOp::OP, a.expr(), std::move(b));                           \
+  }                                                                               \
+  template <Kind K>                                                               \
+  Expr fn(Expr a, const Column<K>& b) {                                           \
+    return compare(ExprOp::OP, std::move(a), b.expr());                           \
+  }
+PLASMA_MIXED_COMPARE(eq, Eq)
+PLASMA_MIXED_COMPARE(ne, Ne)
+PLASMA_MIXED_COMPARE(gt, Gt)
+PLASMA_MIXED_COMPARE(gte, Gte)
+PLASMA_MIXED_COMPARE(lt, Lt)
+PLASMA_MIXED_COMPARE(lte, Lte)
+#undef PLASMA_MIXED_COMPARE
+
 PLASMA_TYPED_COMPARE(eq, Eq)
 PLASMA_TYPED_COMPARE(ne, Ne)
 PLASMA_TYPED_COMPARE(gt, Gt)
