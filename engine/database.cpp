@@ -202,7 +202,11 @@ std::unique_ptr<TxnState> DatabaseImpl::beginWrite(const WriteContext& context) 
     std::lock_guard lock(poison_mu_);
     if (poisoned_) throw Error(ErrorCode::Poisoned, "database is read-only after a fatal storage error: " + *poisoned_);
   }
-  return std::make_unique<TxnState>(*this, lmdb::Txn::beginWrite(env), context);
+  auto state = std::make_unique<TxnState>(*this, lmdb::Txn::beginWrite(env), context);
+  // Read under LMDB's writer lock: an observer registered before this point
+  // (addObserver takes that lock) sees this transaction's changes.
+  state->capture = observer_count_.load(std::memory_order_acquire) > 0;
+  return state;
 }
 
 void DatabaseImpl::commit(TxnState& s) {
@@ -210,6 +214,7 @@ void DatabaseImpl::commit(TxnState& s) {
   flushLog(s);
   if (s.head_dirty) s.txn.put(meta, "head", keys::encodeU64(*s.head));
   s.forgetCursors();
+  std::lock_guard order(commit_mu_);  // commits and their notifications stay in order
   try {
     s.txn.commit();
   } catch (const StorageError& e) {
@@ -219,7 +224,99 @@ void DatabaseImpl::commit(TxnState& s) {
     }
     throw;
   }
+  ++commit_sequence_;
+  if (s.capture) notify(s);
 }
+
+void TxnState::recordChange(const TableSpec* table, std::string_view id, std::optional<OwnedRow> before,
+                            std::optional<OwnedRow> after) {
+  std::string key;
+  key.reserve(table->name.size() + 1 + id.size());
+  key.append(table->name).push_back('\0');
+  key.append(id);
+  auto [it, inserted] = change_index.try_emplace(std::move(key), changes.size());
+  if (inserted) {
+    changes.push_back(RowChange{table, std::string(id), std::move(before), std::move(after)});
+  } else {
+    changes[it->second].after = std::move(after);  // keep the first before-image, the last after-image
+  }
+}
+
+void DatabaseImpl::notify(TxnState& s) {
+  auto event = std::make_shared<CommitEvent>();
+  event->sequence = commit_sequence_;
+  for (auto& c : s.changes) {
+    const bool unchanged = c.before.has_value() == c.after.has_value() &&
+                           (!c.before || (c.before->bytes() == c.after->bytes()));
+    if (!unchanged) event->changes.push_back(std::move(c));
+  }
+  s.changes.clear();
+  s.change_index.clear();
+  if (event->changes.empty()) return;
+  std::vector<Observer> observers;
+  {
+    std::lock_guard lock(observers_mu_);
+    observers = observers_;
+  }
+  const bool want_snapshot = std::any_of(observers.begin(), observers.end(), [](const Observer& o) { return o.with_snapshot; });
+  if (want_snapshot) event->snapshot = std::make_shared<ReadSnapshot>(*this, acquireRead());
+  const std::shared_ptr<const CommitEvent> shared = event;
+  for (const auto& o : observers) o.fn(shared);
+}
+
+std::uint64_t DatabaseImpl::addObserver(CommitObserver observer, bool with_snapshot) {
+  // Taking LMDB's writer lock waits out a write transaction in flight that
+  // began before the observer existed (and so does not capture changes).
+  lmdb::Txn barrier = lmdb::Txn::beginWrite(env);
+  std::lock_guard lock(observers_mu_);
+  const std::uint64_t id = next_observer_id_++;
+  observers_.push_back(Observer{id, std::move(observer), with_snapshot});
+  observer_count_.store(observers_.size(), std::memory_order_release);
+  return id;
+}
+
+void DatabaseImpl::removeObserver(std::uint64_t id) noexcept {
+  std::lock_guard lock(observers_mu_);
+  std::erase_if(observers_, [&](const Observer& o) { return o.id == id; });
+  observer_count_.store(observers_.size(), std::memory_order_release);
+}
+
+std::uint64_t DatabaseImpl::commitSequence() {
+  std::lock_guard lock(commit_mu_);
+  return commit_sequence_;
+}
+
+std::pair<std::uint64_t, std::shared_ptr<const ReadSnapshot>> DatabaseImpl::snapshotNow() {
+  std::lock_guard lock(commit_mu_);
+  return {commit_sequence_, std::make_shared<ReadSnapshot>(*this, acquireRead())};
+}
+
+}  // namespace detail
+
+ReadSnapshot::~ReadSnapshot() { db_->releaseRead(state_); }
+
+void ReadSnapshot::read(const std::function<void(ReadTx&)>& fn) const {
+  ReadTx tx(*state_);
+  fn(tx);
+}
+
+std::vector<const TableSpec*> CommitEvent::tables() const {
+  std::vector<const TableSpec*> out;
+  for (const auto& c : changes) {
+    if (std::find(out.begin(), out.end(), c.table) == out.end()) out.push_back(c.table);
+  }
+  return out;
+}
+
+void CommitSubscription::reset() noexcept {
+  if (db_ != nullptr) std::exchange(db_, nullptr)->removeObserver(id_);
+}
+
+CommitSubscription Database::onCommit(CommitObserver observer, bool with_snapshot) {
+  return CommitSubscription(impl_.get(), impl_->addObserver(std::move(observer), with_snapshot));
+}
+
+namespace detail {
 
 TxnState* DatabaseImpl::acquireRead() {
   std::unique_ptr<TxnState> s(fast_read_.exchange(nullptr, std::memory_order_acquire));

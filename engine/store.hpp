@@ -87,6 +87,12 @@ class TxnState {
   };
   std::string log_arena;
   std::vector<PendingEntry> log_pending;
+  // Net row changes for commit observers (only when someone observes).
+  bool capture = false;
+  std::vector<RowChange> changes;
+  std::unordered_map<std::string, std::size_t> change_index;  // table \0 id -> changes[i]
+  void recordChange(const TableSpec* table, std::string_view id, std::optional<OwnedRow> before,
+                    std::optional<OwnedRow> after);
   std::optional<std::string> failed;  // set when a statement failed: the transaction may not commit
 
   bool writable() const noexcept { return !txn.readOnly(); }
@@ -165,6 +171,29 @@ class DatabaseImpl {
   std::atomic<TxnState*> fast_read_{nullptr};
   std::mutex poison_mu_;
   std::optional<std::string> poisoned_;
+
+ public:
+  // ---- commit observers (commit.hpp)
+  std::uint64_t addObserver(CommitObserver observer, bool with_snapshot);
+  void removeObserver(std::uint64_t id) noexcept;
+  std::uint64_t commitSequence();
+  // A snapshot and the sequence number of the commit it shows, taken
+  // between commits (events with a larger sequence come after it).
+  std::pair<std::uint64_t, std::shared_ptr<const ReadSnapshot>> snapshotNow();
+
+ private:
+  void notify(TxnState& s);
+  struct Observer {
+    std::uint64_t id;
+    CommitObserver fn;
+    bool with_snapshot;
+  };
+  std::mutex commit_mu_;  // commits + notifications, in order
+  std::mutex observers_mu_;
+  std::vector<Observer> observers_;
+  std::atomic<std::size_t> observer_count_{0};
+  std::uint64_t next_observer_id_ = 1;
+  std::uint64_t commit_sequence_ = 0;
 };
 
 }  // namespace plasma::detail

@@ -159,6 +159,7 @@ class Writer {
     }
     for (const auto& index : t.indexes) addIndexEntry(t, index, values, id.asText());
     if (t.logged) db_.appendChange(s_, t, ChangeOp::Put, id.asText(), bytes);
+    if (s_.capture) s_.recordChange(t.spec, id.asText(), std::nullopt, owned(t, id.asText(), bytes));
   }
 
   // Applies `provided` to the row `id`. REQUIRES: the row exists.
@@ -166,6 +167,8 @@ class Writer {
     auto current = db_.get(s_, t, id);
     assert(current.has_value());
     std::vector<Value> old_values = decodeRow(*current);
+    std::optional<OwnedRow> before;
+    if (s_.capture) before = current->toOwned();
     std::vector<Value> values = old_values;
     for (std::uint32_t i = 0; i < values.size(); ++i) {
       if (!provided[i]) continue;
@@ -186,6 +189,7 @@ class Writer {
       addIndexEntry(t, index, values, id);
     }
     if (t.logged) db_.appendChange(s_, t, ChangeOp::Put, id, bytes);
+    if (s_.capture) s_.recordChange(t.spec, id, std::move(before), owned(t, id, bytes));
   }
 
   struct DeferredCheck {
@@ -202,6 +206,8 @@ class Writer {
     auto current = db_.get(s_, t, id);
     if (!current) return false;
     const std::vector<Value> values = decodeRow(*current);
+    std::optional<OwnedRow> before;
+    if (s_.capture) before = current->toOwned();
     for (const ChildRef& ref : t.children) applyOnDelete(t, id, ref, deferred, cascaded);
     for (const auto& index : t.indexes) {
       bool has_null = false;
@@ -211,6 +217,7 @@ class Writer {
     }
     s_.txn.del(t.rows, id);
     if (t.logged) db_.appendChange(s_, t, ChangeOp::Del, id, {});
+    if (s_.capture) s_.recordChange(t.spec, id, std::move(before), std::nullopt);
     return true;
   }
 
@@ -240,6 +247,10 @@ class Writer {
  private:
   static std::string_view asView(std::span<const std::uint8_t> b) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
+  }
+
+  static OwnedRow owned(const BoundTable& t, std::string_view id, std::span<const std::uint8_t> bytes) {
+    return OwnedRow(t.layout, std::string(id), std::string(asView(bytes)));
   }
 
   std::span<const std::uint8_t> encode(const BoundTable& t, const std::vector<Value>& values) {

@@ -27,6 +27,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include "plasma/commit.hpp"
 #include "plasma/expr.hpp"
 #include "plasma/operators.hpp"
 #include "plasma/query.hpp"
@@ -302,6 +303,10 @@ class Database {
     return SelectBuilder(queryContext(), std::move(projection));
   }
   QueryContext queryContext() const noexcept { return QueryContext{impl_.get(), nullptr, nullptr}; }
+
+  // Calls `observer` after every commit that changed rows (commit.hpp);
+  // with `with_snapshot`, each event carries a snapshot of that commit.
+  CommitSubscription onCommit(CommitObserver observer, bool with_snapshot = false);
 
   // ---- change log -------------------------------------------------------
   // The newest row_version (0 for an empty log).

@@ -156,8 +156,13 @@ namespace detail {
 [[noreturn]] void throwRowsAsError(std::string_view type, std::string_view member, std::string_view what);
 
 template <class T>
+struct IsOptionalResult : std::false_type {};
+template <class T>
+struct IsOptionalResult<std::optional<T>> : std::true_type {};
+
+template <class T>
 T fromValue(const Value& v, std::string_view type, std::string_view member) {
-  if constexpr (requires { typename T::value_type; } && std::is_same_v<T, std::optional<typename T::value_type>>) {
+  if constexpr (IsOptionalResult<T>::value) {
     if (v.isNull()) return std::nullopt;
     return fromValue<typename T::value_type>(v, type, member);
   } else {
