@@ -22,6 +22,8 @@ namespace {
 
 constexpr std::size_t kDefaultRows = 1'000'000;
 constexpr std::uint64_t kShuffleSeed = 0x5eed'1234'abcdULL;
+constexpr std::uint64_t kOrderSeed = 0x0bde'5eed'0000'0001ULL;  // query data set: order columns
+constexpr std::uint64_t kParamSeed = 0x0bde'5eed'0000'0002ULL;  // query data set: parameters
 
 std::uint64_t splitmix64(std::uint64_t& state) noexcept {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -81,19 +83,70 @@ Dataset::Dataset() : rows_(rowCount()) {
   for (std::size_t i : order) shuffled_ += ids[i];
 }
 
-std::string valueFor(std::uint64_t i) {
+std::string printableFor(std::uint64_t seed, std::size_t bytes) {
   static constexpr std::string_view kAlphabet =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
   static_assert(kAlphabet.size() == 64);
-  std::string out(kValueBytes, '\0');
-  std::uint64_t state = i;
+  std::string out(bytes, '\0');
+  std::uint64_t state = seed;
   std::uint64_t bits = 0;
-  for (std::size_t k = 0; k < kValueBytes; ++k) {
+  for (std::size_t k = 0; k < bytes; ++k) {
     if (k % 10 == 0) bits = splitmix64(state);  // 10 six-bit symbols per draw
     out[k] = kAlphabet[bits & 63];
     bits >>= 6;
   }
   return out;
+}
+
+std::string valueFor(std::uint64_t i) { return printableFor(i, kValueBytes); }
+
+const QueryDataset& QueryDataset::get() {
+  static const QueryDataset instance;
+  return instance;
+}
+
+OrderFields QueryDataset::orderAt(std::size_t i) const noexcept {
+  std::uint64_t state = kOrderSeed ^ (static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
+  OrderFields f;
+  f.customer = static_cast<std::uint32_t>(splitmix64(state) % kQueryCustomers);
+  f.amount = static_cast<std::int64_t>(splitmix64(state) % static_cast<std::uint64_t>(kAmountRange));
+  f.status = static_cast<std::int64_t>(splitmix64(state) % kQueryStatuses);
+  f.createdAt = kCreatedAtBase + static_cast<std::int64_t>(splitmix64(state) % (orders() * 1000));
+  return f;
+}
+
+QueryDataset::QueryDataset() : base_(&Dataset::get()) {
+  std::vector<std::string> ids;
+  ids.reserve(kQueryCustomers);
+  for (std::size_t c = 0; c < kQueryCustomers; ++c) ids.push_back(plasma::newId());
+  std::sort(ids.begin(), ids.end());
+  customer_ids_.reserve(kQueryCustomers * kIdBytes);
+  for (const auto& id : ids) customer_ids_ += id;
+
+  const std::size_t n = orders();
+  orders_per_customer_.assign(kQueryCustomers, 0);
+  std::vector<std::int64_t> created(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const OrderFields f = orderAt(i);
+    ++orders_per_customer_[f.customer];
+    if (f.status == kScanStatus && f.amount > kScanMinAmount) ++scan_matches_;
+    created[i] = f.createdAt;
+  }
+
+  // Range starts in [min createdAt, the kRangeLimit-th largest createdAt], so
+  // that every query finds a full page of kRangeLimit rows.
+  range_rows_ = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(kRangeLimit));
+  const std::size_t top = n - range_rows_;
+  std::nth_element(created.begin(), created.begin() + static_cast<std::ptrdiff_t>(top), created.end());
+  const std::int64_t hi = created[top];
+  const std::int64_t lo = *std::min_element(created.begin(), created.end());
+  std::uint64_t state = kParamSeed;
+  range_starts_.resize(kParams);
+  join_customers_.resize(kParams);
+  for (std::size_t k = 0; k < kParams; ++k) {
+    range_starts_[k] = lo + static_cast<std::int64_t>(splitmix64(state) % static_cast<std::uint64_t>(hi - lo + 1));
+    join_customers_[k] = static_cast<std::uint32_t>(splitmix64(state) % kQueryCustomers);
+  }
 }
 
 const std::filesystem::path& workDir() {

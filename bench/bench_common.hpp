@@ -16,12 +16,14 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
 namespace plasma_bench {
 
-// Rows in the read data set (point_get, full_scan): $PLASMA_BENCH_ROWS, else 1,000,000.
+// Rows in the read data set (point_get, full_scan; `orders` of the query
+// workloads): $PLASMA_BENCH_ROWS, else 1,000,000.
 std::size_t rowCount();
 
 inline constexpr std::size_t kIdBytes = 36;     // plasma::newId(): a UUIDv7 as text
@@ -59,6 +61,74 @@ class Dataset {
 
 // A deterministic 100-byte printable value for row `i`.
 std::string valueFor(std::uint64_t i);
+// A deterministic printable string of `bytes` bytes drawn from `seed`.
+std::string printableFor(std::uint64_t seed, std::size_t bytes);
+
+// ---- the query data set (query_* workloads, bench_query_*.cpp) --------------
+//
+// Table `orders`: one row per Dataset id (so rowCount() rows, ascending id
+// order), its other columns derived from the row's position by orderAt();
+// table `customers`: kQueryCustomers rows with ids from plasma::newId().
+// Every side loads exactly these rows and draws its query parameters from the
+// same pre-generated sequences, in the same order.
+inline constexpr std::size_t kQueryCustomers = 10'000;
+inline constexpr std::size_t kQueryRegions = 20;
+inline constexpr std::size_t kQueryStatuses = 10;
+inline constexpr std::size_t kNoteBytes = 40;
+inline constexpr std::int64_t kAmountRange = 100'000;            // amount in [0, kAmountRange)
+inline constexpr std::int64_t kCreatedAtBase = 1'700'000'000'000;  // createdAt in [base, base + rows * 1000)
+inline constexpr std::int64_t kRangeLimit = 50;                    // query_range_limit50
+inline constexpr std::int64_t kScanStatus = 3;                     // query_scan_filter: status = 3
+inline constexpr std::int64_t kScanMinAmount = 50'000;             //   AND amount > 50000
+
+struct OrderFields {
+  std::uint32_t customer = 0;  // index into QueryDataset's customers
+  std::int64_t amount = 0;
+  std::int64_t status = 0;
+  std::int64_t createdAt = 0;  // uniform random, independent of the id order
+};
+
+class QueryDataset {
+ public:
+  static const QueryDataset& get();
+
+  const Dataset& base() const noexcept { return *base_; }
+  std::size_t orders() const noexcept { return base_->size(); }
+  // Columns of the i-th order (ascending id order; its id is base().id(i)).
+  OrderFields orderAt(std::size_t i) const noexcept;
+  std::string noteFor(std::size_t i) const { return printableFor(0x6e6f7465ULL + i, kNoteBytes); }
+
+  std::string_view customerId(std::size_t c) const noexcept {
+    return {customer_ids_.data() + c * kIdBytes, kIdBytes};
+  }
+  std::string customerName(std::size_t c) const { return "customer-" + std::to_string(c); }
+  std::int64_t customerRegion(std::size_t c) const noexcept {
+    return static_cast<std::int64_t>(c % kQueryRegions);
+  }
+
+  // Parameter sequences (each side keeps its own position, so both walk the
+  // same values in the same order). kParams entries each.
+  static constexpr std::size_t kParams = std::size_t{1} << 16;
+  // query_range_limit50: createdAt lower bounds, each with >= kRangeLimit rows at or above it.
+  std::int64_t rangeStart(std::size_t k) const noexcept { return range_starts_[k % kParams]; }
+  // query_join: a customer index, and how many orders it has.
+  std::uint32_t joinCustomer(std::size_t k) const noexcept { return join_customers_[k % kParams]; }
+  std::uint64_t ordersOfCustomer(std::size_t c) const noexcept { return orders_per_customer_[c]; }
+  // query_scan_filter: rows with status = kScanStatus AND amount > kScanMinAmount.
+  std::uint64_t scanMatches() const noexcept { return scan_matches_; }
+  // query_range_limit50: rows per query (kRangeLimit, or fewer on a tiny data set).
+  std::uint64_t rangeRows() const noexcept { return range_rows_; }
+
+ private:
+  QueryDataset();
+  const Dataset* base_;
+  std::string customer_ids_;
+  std::vector<std::int64_t> range_starts_;
+  std::vector<std::uint32_t> join_customers_;
+  std::vector<std::uint64_t> orders_per_customer_;
+  std::uint64_t scan_matches_ = 0;
+  std::uint64_t range_rows_ = 0;
+};
 
 // The process's scratch directory /tmp/plasma_bench.XXXXXX, created on first
 // call; removeWorkDir() (called from main after every side is closed) deletes it.
@@ -125,5 +195,21 @@ void pointGetSqlite(benchmark::State& state);
 void insertBatchSqlite(benchmark::State& state);
 void fullScanSqlite(benchmark::State& state);
 void closeSqlite() noexcept;
+
+// Query workloads (bench_query_plasma.cpp, bench_query_sqlite.cpp). One item
+// is one query (point, range, join) or one table row visited (scan, group-by).
+void queryPointPlasma(benchmark::State& state);
+void queryRangeLimit50Plasma(benchmark::State& state);
+void queryScanFilterPlasma(benchmark::State& state);
+void queryGroupByPlasma(benchmark::State& state);
+void queryJoinPlasma(benchmark::State& state);
+void closeQueryPlasma() noexcept;
+
+void queryPointSqlite(benchmark::State& state);
+void queryRangeLimit50Sqlite(benchmark::State& state);
+void queryScanFilterSqlite(benchmark::State& state);
+void queryGroupBySqlite(benchmark::State& state);
+void queryJoinSqlite(benchmark::State& state);
+void closeQuerySqlite() noexcept;
 
 }  // namespace plasma_bench

@@ -40,12 +40,25 @@ void registerAll() {
   add("full_scan/plasma", fullScanPlasma, kMillisecond);
   add("full_scan/lmdb", fullScanLmdb, kMillisecond);
   add("full_scan/sqlite", fullScanSqlite, kMillisecond);
+
+  add("query_point/plasma", queryPointPlasma, kNanosecond);
+  add("query_point/sqlite", queryPointSqlite, kNanosecond);
+  add("query_range_limit50/plasma", queryRangeLimit50Plasma, kMicrosecond);
+  add("query_range_limit50/sqlite", queryRangeLimit50Sqlite, kMicrosecond);
+  add("query_scan_filter/plasma", queryScanFilterPlasma, kMillisecond);
+  add("query_scan_filter/sqlite", queryScanFilterSqlite, kMillisecond);
+  add("query_group_by/plasma", queryGroupByPlasma, kMillisecond);
+  add("query_group_by/sqlite", queryGroupBySqlite, kMillisecond);
+  add("query_join/plasma", queryJoinPlasma, kMicrosecond);
+  add("query_join/sqlite", queryJoinSqlite, kMicrosecond);
 }
 
 void closeAll() noexcept {
   closePlasma();
   closeLmdb();
   closeSqlite();
+  closeQueryPlasma();
+  closeQuerySqlite();
   removeWorkDir();
 }
 
