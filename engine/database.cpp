@@ -81,6 +81,8 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
 }
 
 DatabaseImpl::~DatabaseImpl() {
+  if (live_hub) live_hub->shutdown();  // stops the live-query thread and releases its snapshots
+  live_hub.reset();
   delete fast_read_.exchange(nullptr);
   read_pool_.clear();  // every read transaction ends before the environment closes
 }

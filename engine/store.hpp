@@ -65,6 +65,13 @@ struct BoundTable {
 
 class DatabaseImpl;
 
+// The live-query machinery (query/live.cpp), owned by the database.
+class LiveHubBase {
+ public:
+  virtual ~LiveHubBase() = default;
+  virtual void shutdown() noexcept = 0;
+};
+
 // One LMDB transaction and what the engine keeps beside it.
 class TxnState {
  public:
@@ -135,6 +142,11 @@ class DatabaseImpl {
 
   // ---- schema
   SchemaDiff migrate(bool apply);
+
+  // ---- live queries (query/live.cpp): created on first use, stopped
+  // before anything else in the destructor.
+  std::mutex live_mu;
+  std::shared_ptr<LiveHubBase> live_hub;
 
   // ---- row reads
   std::optional<RowView> get(TxnState& s, BoundTable& t, std::string_view id);

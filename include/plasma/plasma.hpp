@@ -5,6 +5,7 @@
 #include "plasma/database.hpp"
 #include "plasma/error.hpp"
 #include "plasma/expr.hpp"
+#include "plasma/live.hpp"
 #include "plasma/mutators.hpp"
 #include "plasma/operators.hpp"
 #include "plasma/row.hpp"

@@ -204,6 +204,8 @@ struct QueryContext {
 };
 
 class PreparedQuery;
+class LiveQuery;
+struct LiveOptions;
 
 class SelectBuilder {
  public:
@@ -244,6 +246,9 @@ class SelectBuilder {
   std::string explain() const;
   // Plans once; run it many times with different parameters.
   PreparedQuery prepare() const;
+  // A live query, maintained as commits change its tables (live.hpp).
+  LiveQuery live() const;
+  LiveQuery live(LiveOptions options) const;
 
   const detail::QuerySpec& spec() const noexcept { return *spec_; }
   std::shared_ptr<const detail::QuerySpec> sharedSpec() const noexcept { return spec_; }

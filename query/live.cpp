@@ -1,0 +1,802 @@
+// Live queries: one hub per database runs every live query's maintenance on
+// its own thread, fed by a commit observer (with snapshots) through a
+// bounded queue. See plasma/live.hpp for the contract.
+#include "plasma/live.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "engine/keys.hpp"
+#include "plasma/commit.hpp"
+#include "plasma/database.hpp"
+#include "query/eval.hpp"
+#include "query/plan.hpp"
+
+namespace plasma {
+
+std::string_view ivmClassName(IvmClass c) noexcept {
+  switch (c) {
+    case IvmClass::Select: return "select";
+    case IvmClass::Aggregate: return "aggregate";
+    case IvmClass::None: return "none";
+  }
+  return "?";
+}
+
+namespace detail {
+
+namespace {
+
+constexpr std::size_t kQueueMax = 256;  // events waiting for the live-query thread
+
+IvmClass classify(const QueryPlan& plan) {
+  const bool one_table = plan.sources.size() == 1 && plan.sources.front().table != nullptr;
+  if (!one_table) return IvmClass::None;
+  return plan.aggregate ? IvmClass::Aggregate : IvmClass::Select;
+}
+
+void tablesOf(const QueryPlan& plan, std::vector<const TableSpec*>& out) {
+  for (const auto& s : plan.sources) {
+    if (s.table != nullptr) out.push_back(s.table->spec);
+    if (s.subquery) tablesOf(*s.subquery, out);
+  }
+}
+
+std::string encodeValues(const std::vector<Value>& values) {
+  std::string key;
+  for (const auto& v : values) {
+    if (v.kind() == Kind::File) {
+      key += "\x7F" + v.asFile().hash;
+      continue;
+    }
+    keys::encodeKeyPart(v, key);
+  }
+  return key;
+}
+
+// An output row and its identity (for deltas).
+struct OutRow {
+  std::string identity;
+  ResultRow row;
+};
+
+int compareKeys(const std::vector<Value>& a, const std::vector<Value>& b, const std::vector<OrderTerm>& order) {
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const int c = query::compareForSort(a[i], b[i]);
+    if (c != 0) return order[i].direction == SortDirection::Asc ? c : -c;
+  }
+  return 0;
+}
+
+// ---- maintainers ----------------------------------------------------------------
+
+class Maintainer {
+ public:
+  virtual ~Maintainer() = default;
+  virtual void init(TxnState& snapshot) = 0;
+  // Applies one commit; returns false when the output cannot have changed.
+  virtual bool apply(const CommitEvent& event, TxnState& snapshot) = 0;
+  virtual std::vector<OutRow> output() const = 0;
+  virtual std::size_t memoryBytes() const = 0;
+};
+
+std::size_t valuesBytes(const std::vector<Value>& vs) {
+  std::size_t n = vs.capacity() * sizeof(Value);
+  for (const auto& v : vs) {
+    if (v.kind() == Kind::Text) n += v.asText().capacity();
+    if (v.kind() == Kind::Json) n += v.asJson().capacity();
+  }
+  return n;
+}
+
+// Select class: the ordered set of matching rows.
+class SelectMaintainer final : public Maintainer {
+ public:
+  explicit SelectMaintainer(std::shared_ptr<const QueryPlan> plan) : plan_(std::move(plan)), ordered_(Cmp{this}) {}
+
+  void init(TxnState& snapshot) override {
+    ordered_.clear();
+    by_id_.clear();
+    RowScanner scanner(snapshot, *plan_->sources.front().table);
+    while (scanner.next()) add(scanner.row());
+  }
+
+  bool apply(const CommitEvent& event, TxnState& /*snapshot*/) override {
+    const TableSpec* table = plan_->sources.front().table->spec;
+    bool touched = false;
+    for (const auto& c : event.changes) {
+      if (c.table != table) continue;
+      auto it = by_id_.find(c.id);
+      if (it != by_id_.end()) {
+        ordered_.erase(it->second.get());
+        by_id_.erase(it);
+        touched = true;
+      }
+      if (c.after) touched = add(c.after->view()) || touched;
+    }
+    return touched;
+  }
+
+  std::vector<OutRow> output() const override {
+    std::vector<OutRow> out;
+    std::int64_t rank = 0;
+    const std::int64_t end = plan_->limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_->offset + plan_->limit;
+    for (const Entry* e : ordered_) {
+      if (rank >= end) break;
+      if (rank++ < plan_->offset) continue;
+      out.push_back(OutRow{e->id, ResultRow(plan_->shape, e->values)});
+    }
+    return out;
+  }
+
+  std::size_t memoryBytes() const override {
+    std::size_t n = 0;
+    for (const auto& [id, e] : by_id_) n += sizeof(Entry) + id.capacity() * 2 + valuesBytes(e->keys) + valuesBytes(e->values) + 64;
+    return n;
+  }
+
+ private:
+  struct Entry {
+    std::string id;
+    std::vector<Value> keys;    // order terms
+    std::vector<Value> values;  // projection
+  };
+  struct Cmp {
+    const SelectMaintainer* self;
+    bool operator()(const Entry* a, const Entry* b) const {
+      const int c = compareKeys(a->keys, b->keys, self->plan_->order);
+      return c != 0 ? c < 0 : a->id < b->id;  // ties: id order
+    }
+  };
+
+  bool add(const RowView& row) {
+    const query::RowSource src(row);
+    if (plan_->source_filter && !query::matches(plan_->source_filter, src)) return false;
+    auto e = std::make_unique<Entry>();
+    e->id = std::string(row.id());
+    for (const auto& o : plan_->order) e->keys.push_back(query::evalValue(o.expr, src));
+    for (const auto& p : plan_->projection) e->values.push_back(query::evalValue(p.expr, src));
+    ordered_.insert(e.get());
+    by_id_.emplace(e->id, std::move(e));
+    return true;
+  }
+
+  std::shared_ptr<const QueryPlan> plan_;
+  std::set<const Entry*, Cmp> ordered_;
+  std::unordered_map<std::string, std::unique_ptr<Entry>> by_id_;
+};
+
+// Aggregate class: per-group accumulators, updated by inverse.
+class AggregateMaintainer final : public Maintainer {
+ public:
+  explicit AggregateMaintainer(std::shared_ptr<const QueryPlan> plan) : plan_(std::move(plan)) {}
+
+  void init(TxnState& snapshot) override {
+    groups_.clear();
+    RowScanner scanner(snapshot, *plan_->sources.front().table);
+    while (scanner.next()) contribute(scanner.row(), +1);
+  }
+
+  bool apply(const CommitEvent& event, TxnState& /*snapshot*/) override {
+    const TableSpec* table = plan_->sources.front().table->spec;
+    bool touched = false;
+    for (const auto& c : event.changes) {
+      if (c.table != table) continue;
+      if (c.before) touched = contribute(c.before->view(), -1) || touched;
+      if (c.after) touched = contribute(c.after->view(), +1) || touched;
+    }
+    return touched;
+  }
+
+  std::vector<OutRow> output() const override {
+    struct Keyed {
+      std::vector<Value> keys;
+      OutRow row;
+    };
+    std::vector<Keyed> rows;
+    auto emit = [&](const std::string& key, const Group& g) {
+      const GroupSource src(*this, g);
+      if (plan_->having && !query::matches(plan_->having, src)) return;
+      std::vector<Value> order_keys;
+      for (const auto& o : plan_->order) order_keys.push_back(query::evalValue(o.expr, src));
+      std::vector<Value> values;
+      for (const auto& p : plan_->projection) values.push_back(query::evalValue(p.expr, src));
+      rows.push_back(Keyed{std::move(order_keys), OutRow{key, ResultRow(plan_->shape, std::move(values))}});
+    };
+    if (plan_->group_by.empty()) {
+      auto it = groups_.find(std::string());
+      emit(std::string(), it != groups_.end() ? it->second : emptyGroup());
+    } else {
+      for (const auto& [key, g] : groups_) emit(key, g);
+    }
+    std::stable_sort(rows.begin(), rows.end(), [&](const Keyed& a, const Keyed& b) {
+      const int c = compareKeys(a.keys, b.keys, plan_->order);
+      return c != 0 ? c < 0 : a.row.identity < b.row.identity;
+    });
+    std::vector<OutRow> out;
+    const std::int64_t end = plan_->limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_->offset + plan_->limit;
+    for (std::int64_t i = plan_->offset; i < static_cast<std::int64_t>(rows.size()) && i < end; ++i) {
+      out.push_back(std::move(rows[static_cast<std::size_t>(i)].row));
+    }
+    return out;
+  }
+
+  std::size_t memoryBytes() const override {
+    std::size_t n = 0;
+    for (const auto& [k, g] : groups_) {
+      n += k.capacity() + valuesBytes(g.keys) + g.accs.size() * sizeof(Acc) + 64;
+      for (const auto& a : g.accs) n += a.multiset.size() * 96;
+    }
+    return n;
+  }
+
+ private:
+  struct Acc {
+    std::int64_t count = 0;     // non-NULL inputs (rows for count())
+    std::int64_t reals = 0;     // inputs that were reals
+    std::int64_t isum = 0;
+    double dsum = 0;
+    std::map<std::string, std::pair<Value, std::int64_t>> multiset;  // min/max: value -> occurrences
+  };
+  struct Group {
+    std::vector<Value> keys;
+    std::int64_t rows = 0;
+    std::vector<Acc> accs;
+  };
+
+  const Group& emptyGroup() const {
+    if (!empty_) {
+      empty_ = std::make_unique<Group>();
+      empty_->accs.resize(plan_->aggregates.size());
+    }
+    return *empty_;
+  }
+
+  class GroupSource final : public query::ColumnSource {
+   public:
+    GroupSource(const AggregateMaintainer& m, const Group& g) : m_(m), g_(g) {}
+    Value column(const TableSpec* table, std::uint32_t column) const override {
+      for (std::size_t k = 0; k < m_.plan_->group_by.size(); ++k) {
+        const ExprNode& n = m_.plan_->group_by[k].node();
+        if (n.op == ExprOp::Column && n.table == table && n.column == column) return g_.keys[k];
+      }
+      throw Error(ErrorCode::InvalidArgument, "column " + table->name + "." + table->columns.at(column).name +
+                                                  " must appear in groupBy() or inside an aggregate");
+    }
+    Value aggregate(const ExprNode& node) const override {
+      for (std::size_t i = 0; i < m_.plan_->aggregates.size(); ++i) {
+        if (m_.plan_->aggregates[i] == &node) return result(node, g_.accs[i]);
+      }
+      return ColumnSource::aggregate(node);
+    }
+
+   private:
+    const AggregateMaintainer& m_;
+    const Group& g_;
+  };
+
+  static Value result(const ExprNode& agg, const Acc& a) {
+    switch (agg.aggregate) {
+      case AggregateFn::CountStar:
+      case AggregateFn::Count: return Value(a.count);
+      case AggregateFn::Sum:
+        if (a.count == 0) return Value();
+        return a.reals > 0 ? Value(a.dsum + static_cast<double>(a.isum)) : Value(a.isum);
+      case AggregateFn::Avg:
+        if (a.count == 0) return Value();
+        return Value((a.dsum + static_cast<double>(a.isum)) / static_cast<double>(a.count));
+      case AggregateFn::Min:
+        return a.multiset.empty() ? Value() : a.multiset.begin()->second.first;
+      case AggregateFn::Max:
+        return a.multiset.empty() ? Value() : a.multiset.rbegin()->second.first;
+    }
+    return Value();
+  }
+
+  static void update(const ExprNode& agg, Acc& a, const query::ColumnSource& src, int sign) {
+    if (agg.aggregate == AggregateFn::CountStar) {
+      a.count += sign;
+      return;
+    }
+    const Value v = query::evalValue(agg.children[0], src);
+    if (v.isNull()) return;
+    a.count += sign;
+    switch (agg.aggregate) {
+      case AggregateFn::Sum:
+      case AggregateFn::Avg:
+        if (v.kind() == Kind::Real) {
+          a.reals += sign;
+          a.dsum += sign * v.asReal();
+        } else if (v.kind() == Kind::Integer || v.kind() == Kind::Boolean) {
+          const std::int64_t x = v.kind() == Kind::Integer ? v.asInt() : (v.asBool() ? 1 : 0);
+          a.isum += sign * x;
+        } else {
+          throw Error(ErrorCode::TypeMismatch, std::string(aggregateName(agg.aggregate)) + "(): " +
+                                                   std::string(kindName(v.kind())) + " is not a number");
+        }
+        return;
+      case AggregateFn::Min:
+      case AggregateFn::Max: {
+        std::string key;
+        keys::encodeKeyPart(v, key);
+        auto& slot = a.multiset[key];
+        if (slot.second == 0) slot.first = v;
+        slot.second += sign;
+        if (slot.second <= 0) a.multiset.erase(key);
+        return;
+      }
+      default: return;
+    }
+  }
+
+  // Adds (sign +1) or removes (-1) one row's contribution; false when the
+  // row does not pass the filter.
+  bool contribute(const RowView& row, int sign) {
+    const query::RowSource src(row);
+    if (plan_->source_filter && !query::matches(plan_->source_filter, src)) return false;
+    std::vector<Value> keys;
+    for (const auto& e : plan_->group_by) keys.push_back(query::evalValue(e, src));
+    const std::string key = encodeValues(keys);
+    auto it = groups_.find(key);
+    if (it == groups_.end()) {
+      if (sign < 0) return true;  // cannot happen for a consistent history; nothing to remove
+      Group g;
+      g.keys = std::move(keys);
+      g.accs.resize(plan_->aggregates.size());
+      it = groups_.emplace(key, std::move(g)).first;
+    }
+    Group& g = it->second;
+    g.rows += sign;
+    for (std::size_t i = 0; i < plan_->aggregates.size(); ++i) update(*plan_->aggregates[i], g.accs[i], src, sign);
+    if (g.rows <= 0) groups_.erase(it);  // the last row left the group
+    return true;
+  }
+
+  std::shared_ptr<const QueryPlan> plan_;
+  std::map<std::string, Group> groups_;
+  mutable std::unique_ptr<Group> empty_;
+};
+
+// None class: re-run on the commit's snapshot; identity by values.
+class RerunMaintainer final : public Maintainer {
+ public:
+  explicit RerunMaintainer(std::shared_ptr<const QueryPlan> plan) : plan_(std::move(plan)) {}
+  void init(TxnState& snapshot) override { run(snapshot); }
+  bool apply(const CommitEvent& /*event*/, TxnState& snapshot) override {
+    run(snapshot);
+    return true;
+  }
+  std::vector<OutRow> output() const override { return rows_; }
+  std::size_t memoryBytes() const override {
+    std::size_t n = 0;
+    for (const auto& r : rows_) n += r.identity.capacity() + valuesBytes(r.row.values()) + 64;
+    return n;
+  }
+
+ private:
+  void run(TxnState& snapshot) {
+    rows_.clear();
+    std::unordered_map<std::string, int> seen;
+    static const std::vector<Value> kNoParams;
+    executeProjected(*plan_, snapshot, kNoParams, [&](std::vector<Value>&& values) {
+      std::string id = encodeValues(values);
+      id += "#" + std::to_string(seen[id]++);  // duplicates are distinct rows
+      rows_.push_back(OutRow{std::move(id), ResultRow(plan_->shape, std::move(values))});
+      return true;
+    });
+  }
+  std::shared_ptr<const QueryPlan> plan_;
+  std::vector<OutRow> rows_;
+};
+
+LiveDelta diff(const std::vector<OutRow>& before, const std::vector<OutRow>& after) {
+  LiveDelta d;
+  std::unordered_map<std::string_view, const OutRow*> old;
+  for (const auto& r : before) old.emplace(r.identity, &r);
+  for (const auto& r : after) {
+    auto it = old.find(r.identity);
+    if (it == old.end()) {
+      d.added.push_back(r.row);
+      continue;
+    }
+    if (!(it->second->row == r.row)) d.changed.emplace_back(it->second->row, r.row);
+    old.erase(it);
+  }
+  for (const auto& r : before) {
+    if (old.contains(r.identity)) d.removed.push_back(r.row);
+  }
+  return d;
+}
+
+}  // namespace
+
+// ---- state of one live query ----------------------------------------------------------
+
+class LiveHub;
+
+class LiveState : public std::enable_shared_from_this<LiveState> {
+ public:
+  LiveState(std::shared_ptr<LiveHub> hub, std::shared_ptr<const QueryPlan> plan, LiveOptions options)
+      : hub_(std::move(hub)), plan_(std::move(plan)), cls_(classify(*plan_)), options_(std::move(options)) {
+    tablesOf(*plan_, tables_);
+    switch (cls_) {
+      case IvmClass::Select: maintainer_ = std::make_unique<SelectMaintainer>(plan_); break;
+      case IvmClass::Aggregate: maintainer_ = std::make_unique<AggregateMaintainer>(plan_); break;
+      case IvmClass::None: maintainer_ = std::make_unique<RerunMaintainer>(plan_); break;
+    }
+  }
+
+  IvmClass ivmClass() const noexcept { return cls_; }
+  LiveHub& hub() const noexcept { return *hub_; }
+  bool reads(const CommitEvent& e) const {
+    for (const auto& c : e.changes) {
+      if (std::find(tables_.begin(), tables_.end(), c.table) != tables_.end()) return true;
+    }
+    return false;
+  }
+
+  // Live-query thread only.
+  void init(std::uint64_t sequence, TxnState& snapshot) {
+    const std::vector<OutRow> before = current();
+    std::string error;
+    try {
+      maintainer_->init(snapshot);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    publish(before, sequence, error);
+    {
+      std::lock_guard lock(mu_);
+      ready_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  void apply(const CommitEvent& e) {
+    if (e.sequence <= sequence_ || !reads(e)) return;
+    const std::vector<OutRow> before = current();
+    bool touched = false;
+    std::string error;
+    try {
+      touched = maintainer_->apply(e, e.snapshot->state());
+    } catch (const std::exception& ex) {
+      error = ex.what();
+    }
+    if (touched || !error.empty()) publish(before, e.sequence, error);
+    sequence_ = e.sequence;
+  }
+
+  std::vector<OutRow> current() const {
+    std::lock_guard lock(mu_);
+    return output_;
+  }
+
+  LiveSubscription subscribeRows(std::function<void(const std::vector<ResultRow>&)> fn) {
+    return add(Sub{std::move(fn), nullptr});
+  }
+  LiveSubscription subscribeDelta(std::function<void(const LiveDelta&)> fn) { return add(Sub{nullptr, std::move(fn)}); }
+
+  void unsubscribe(std::uint64_t id) noexcept {
+    const bool on_delivery_thread = delivering_thread_.load() == std::this_thread::get_id();
+    std::unique_lock deliver(deliver_mu_, std::defer_lock);
+    if (!on_delivery_thread) deliver.lock();  // waits out a callback in flight
+    std::lock_guard lock(mu_);
+    subs_.erase(id);
+  }
+
+  void whenReady() const {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return ready_; });
+  }
+
+  std::size_t memoryBytes() const {
+    std::lock_guard lock(mu_);
+    std::size_t n = maintainer_->memoryBytes();
+    for (const auto& r : output_) n += r.identity.capacity() + valuesBytes(r.row.values()) + 64;
+    return n;
+  }
+
+  std::vector<ResultRow> rows() const {
+    std::vector<ResultRow> out;
+    for (auto& r : current()) out.push_back(std::move(r.row));
+    return out;
+  }
+
+  void setSequence(std::uint64_t s) { sequence_ = s; }
+
+ private:
+  struct Sub {
+    std::function<void(const std::vector<ResultRow>&)> rows;
+    std::function<void(const LiveDelta&)> delta;
+  };
+
+  LiveSubscription add(Sub sub) {
+    std::uint64_t id = 0;
+    std::vector<OutRow> snapshot;
+    bool ready = false;
+    {
+      std::lock_guard lock(mu_);
+      id = next_sub_++;
+      subs_.emplace(id, sub);
+      ready = ready_;
+      snapshot = output_;
+    }
+    if (ready) deliverInitial(sub, snapshot);  // a late subscriber starts from the current result
+    return LiveSubscription(shared_from_this(), id);
+  }
+
+  static std::vector<ResultRow> plain(const std::vector<OutRow>& rows) {
+    std::vector<ResultRow> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(r.row);
+    return out;
+  }
+
+  void deliverInitial(const Sub& sub, const std::vector<OutRow>& rows) {
+    std::lock_guard deliver(deliver_mu_);
+    if (sub.rows) sub.rows(plain(rows));
+    if (sub.delta) {
+      LiveDelta d;
+      d.added = plain(rows);
+      sub.delta(d);
+    }
+  }
+
+  void publish(const std::vector<OutRow>& before, std::uint64_t sequence, const std::string& error) {
+    std::vector<OutRow> after = maintainer_->output();
+    LiveDelta delta = diff(before, after);
+    {
+      std::lock_guard lock(mu_);
+      output_ = after;
+      sequence_ = sequence;
+      last_error_ = error;
+    }
+    const bool initial = !ready_;
+    if (delta.empty() && !initial) return;  // nothing changed: no notification
+    std::vector<Sub> subs;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, s] : subs_) subs.push_back(s);
+    }
+    if (subs.empty()) return;
+    auto rows = std::make_shared<const std::vector<ResultRow>>(plain(after));
+    auto shared_delta = std::make_shared<const LiveDelta>(std::move(delta));
+    auto run = [self = shared_from_this(), subs = std::move(subs), rows, shared_delta] {
+      std::lock_guard deliver(self->deliver_mu_);
+      self->delivering_thread_ = std::this_thread::get_id();
+      for (const auto& s : subs) {
+        if (s.rows) s.rows(*rows);
+        if (s.delta) s.delta(*shared_delta);
+      }
+      self->delivering_thread_ = std::thread::id();
+    };
+    if (options_.executor) {
+      options_.executor(std::move(run));
+    } else {
+      run();
+    }
+  }
+
+  std::shared_ptr<LiveHub> hub_;
+  std::shared_ptr<const QueryPlan> plan_;
+  IvmClass cls_;
+  LiveOptions options_;
+  std::vector<const TableSpec*> tables_;
+  std::unique_ptr<Maintainer> maintainer_;
+  std::uint64_t sequence_ = 0;  // live-query thread only
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  bool ready_ = false;
+  std::vector<OutRow> output_;
+  std::string last_error_;
+  std::map<std::uint64_t, Sub> subs_;
+  std::uint64_t next_sub_ = 1;
+
+  std::recursive_mutex deliver_mu_;
+  std::atomic<std::thread::id> delivering_thread_{};
+};
+
+// ---- the hub ----------------------------------------------------------------------------
+
+class LiveHub : public LiveHubBase {
+ public:
+  explicit LiveHub(DatabaseImpl& db) : db_(db) {}
+
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+    subscription_ = CommitSubscription(&db_, db_.addObserver([this](const std::shared_ptr<const CommitEvent>& e) { push(e); },
+                                                             /*with_snapshot=*/true));
+  }
+
+  ~LiveHub() override { shutdown(); }
+
+  // Stops the thread and releases every queued snapshot; live queries that
+  // outlive the database stop changing.
+  void shutdown() noexcept override {
+    subscription_.reset();
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      queue_.clear();
+    }
+    cv_.notify_all();
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  }
+
+  void add(const std::shared_ptr<LiveState>& state) {
+    std::lock_guard lock(mu_);
+    if (stopping_) throw Error(ErrorCode::InvalidArgument, "live(): the database is closing");
+    states_.push_back(state);
+    queue_.push_back(Item{nullptr, state, nullptr});
+    cv_.notify_all();
+  }
+
+  void remove(const LiveState* state) {
+    std::lock_guard lock(mu_);
+    std::erase_if(states_, [&](const std::weak_ptr<LiveState>& w) {
+      auto s = w.lock();
+      return !s || s.get() == state;
+    });
+  }
+
+  // Blocks until every commit made so far has been applied.
+  void sync() {
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(Item{nullptr, nullptr, done});
+    }
+    cv_.notify_all();
+    future.wait();
+  }
+
+ private:
+  struct Item {
+    std::shared_ptr<const CommitEvent> event;
+    std::shared_ptr<LiveState> init;
+    std::shared_ptr<std::promise<void>> done;
+  };
+
+  // On the committing thread: never blocks on live queries.
+  void push(const std::shared_ptr<const CommitEvent>& e) {
+    std::lock_guard lock(mu_);
+    std::size_t events = 0;
+    for (const auto& i : queue_) events += i.event ? 1 : 0;
+    if (events >= kQueueMax) {
+      overflow_ = true;  // coalesce: recompute everything from a fresh snapshot
+      std::erase_if(queue_, [](const Item& i) { return i.event != nullptr; });
+      return;
+    }
+    queue_.push_back(Item{e, nullptr, nullptr});
+    cv_.notify_all();
+  }
+
+  void loop() {
+    while (true) {
+      Item item;
+      bool resync = false;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || overflow_; });
+        if (stopping_) return;
+        if (overflow_) {
+          overflow_ = false;
+          resync = true;
+        } else {
+          item = std::move(queue_.front());
+          queue_.pop_front();
+        }
+      }
+      if (resync) {
+        recomputeAll();
+        continue;
+      }
+      if (item.init) {
+        auto [seq, snapshot] = db_.snapshotNow();
+        item.init->init(seq, snapshot->state());
+        item.init->setSequence(seq);
+      } else if (item.event) {
+        for (const auto& s : statesCopy()) s->apply(*item.event);
+      }
+      if (item.done) {
+        // Everything queued before this marker has been applied.
+        item.done->set_value();
+      }
+    }
+  }
+
+  void recomputeAll() {
+    auto [seq, snapshot] = db_.snapshotNow();
+    for (const auto& s : statesCopy()) {
+      s->init(seq, snapshot->state());
+      s->setSequence(seq);
+    }
+  }
+
+  std::vector<std::shared_ptr<LiveState>> statesCopy() {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<LiveState>> out;
+    for (const auto& w : states_) {
+      if (auto s = w.lock()) out.push_back(std::move(s));
+    }
+    std::erase_if(states_, [](const std::weak_ptr<LiveState>& w) { return w.expired(); });
+    return out;
+  }
+
+  DatabaseImpl& db_;
+  std::thread thread_;
+  CommitSubscription subscription_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  std::vector<std::weak_ptr<LiveState>> states_;  // a live query lives as long as its handles
+  bool overflow_ = false;
+  bool stopping_ = false;
+};
+
+std::shared_ptr<LiveHub> hubOf(DatabaseImpl& db) {
+  std::lock_guard lock(db.live_mu);
+  if (!db.live_hub) {
+    auto hub = std::make_shared<LiveHub>(db);
+    hub->start();
+    db.live_hub = hub;
+  }
+  return std::static_pointer_cast<LiveHub>(db.live_hub);
+}
+
+}  // namespace detail
+
+// ---- public API -----------------------------------------------------------------------------
+
+IvmClass classifyIvm(const SelectBuilder& query) {
+  return detail::classify(*detail::planQuery(*query.context().db, query.spec(), query.context().auth_ctx.get()));
+}
+
+LiveQuery SelectBuilder::live() const { return live(LiveOptions{}); }
+
+LiveQuery SelectBuilder::live(LiveOptions options) const {
+  if (context_.txn != nullptr) {
+    throw Error(ErrorCode::InvalidArgument, "live(): build live queries from a Database, not inside a transaction");
+  }
+  auto plan = detail::planQuery(*context_.db, *spec_, context_.auth_ctx.get());
+  if (plan->params > 0) throw Error(ErrorCode::InvalidArgument, "live(): a live query cannot have param() placeholders");
+  auto hub = detail::hubOf(*context_.db);
+  auto state = std::make_shared<detail::LiveState>(hub, std::move(plan), std::move(options));
+  hub->add(state);
+  return LiveQuery(std::move(state));
+}
+
+LiveQuery::~LiveQuery() = default;  // the hub holds only a weak reference
+
+LiveSubscription LiveQuery::subscribe(std::function<void(const std::vector<ResultRow>&)> fn) {
+  return state_->subscribeRows(std::move(fn));
+}
+LiveSubscription LiveQuery::subscribeDelta(std::function<void(const LiveDelta&)> fn) {
+  return state_->subscribeDelta(std::move(fn));
+}
+void LiveQuery::whenReady() const { state_->whenReady(); }
+void LiveQuery::sync() const {
+  state_->whenReady();
+  state_->hub().sync();
+}
+std::vector<ResultRow> LiveQuery::rows() const { return state_->rows(); }
+IvmClass LiveQuery::ivmClass() const noexcept { return state_->ivmClass(); }
+std::size_t LiveQuery::memoryBytes() const { return state_->memoryBytes(); }
+
+void LiveSubscription::reset() noexcept {
+  if (state_) {
+    state_->unsubscribe(id_);
+    state_.reset();
+  }
+}
+
+}  // namespace plasma
