@@ -1,6 +1,7 @@
 #include "query/eval.hpp"
 
 #include <cassert>
+#include <cmath>
 #include <cstring>
 
 #include "plasma/error.hpp"
@@ -40,14 +41,28 @@ bool textual(Kind k) { return k == Kind::Text || k == Kind::Json; }
 
 std::int64_t asInteger(const Value& v) { return v.kind() == Kind::Boolean ? (v.asBool() ? 1 : 0) : v.asInt(); }
 
+// An integer against a real, exactly as SQLite does: converting an integer
+// beyond 2^53 to a double would round it (2^53 + 1 = 2^53.0 would hold).
+int compareIntReal(std::int64_t i, double r) {
+  if (std::isnan(r)) return 0;
+  if (r >= 9223372036854775808.0) return -1;
+  if (r < -9223372036854775808.0) return 1;
+  const double t = std::trunc(r);
+  const auto ti = static_cast<std::int64_t>(t);
+  if (i != ti) return i < ti ? -1 : 1;
+  return t < r ? -1 : (t > r ? 1 : 0);
+}
+
 int compareNumeric(const Value& a, const Value& b) {
   if (a.kind() != Kind::Real && b.kind() != Kind::Real) {
     const std::int64_t x = asInteger(a);
     const std::int64_t y = asInteger(b);
     return x < y ? -1 : (x > y ? 1 : 0);
   }
-  const double x = a.kind() == Kind::Real ? a.asReal() : static_cast<double>(asInteger(a));
-  const double y = b.kind() == Kind::Real ? b.asReal() : static_cast<double>(asInteger(b));
+  if (a.kind() != Kind::Real) return compareIntReal(asInteger(a), b.asReal());
+  if (b.kind() != Kind::Real) return -compareIntReal(asInteger(b), a.asReal());
+  const double x = a.asReal();
+  const double y = b.asReal();
   return x < y ? -1 : (x > y ? 1 : 0);
 }
 
@@ -209,6 +224,7 @@ Tri evalCompare(const ExprNode& n, const ColumnSource& src) {
 }
 
 Tri evalIn(const ExprNode& n, const ColumnSource& src) {
+  if (n.values.empty()) return Tri::False;  // x IN () is false even for NULL x (SQLite)
   const Value a = evalValue(n.children[0], src);
   if (a.isNull()) return Tri::Unknown;
   bool saw_null = false;

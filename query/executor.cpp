@@ -8,6 +8,7 @@
 // copied only when projected.
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <limits>
 #include <unordered_map>
 
@@ -79,6 +80,16 @@ bool seekableValue(const Value& v, Kind k) {
   if (k == Kind::Text) return v.kind() == Kind::Text;
   if (k == Kind::Blob) return v.kind() == Kind::Blob;
   return false;
+}
+
+// SQLite compares 3.0 = 3 as equal: an integral real probes a join index or
+// hash table of integers as that integer (a fractional real matches none).
+Value joinKey(Value key) {
+  if (key.kind() == Kind::Real) {
+    const double d = key.asReal();
+    if (d == std::floor(d) && std::fabs(d) < 9.0e18) return Value(static_cast<std::int64_t>(d));
+  }
+  return key;
 }
 
 // Stops the pipeline early (limit reached, or the caller returned false).
@@ -181,13 +192,15 @@ class Runner {
     auto below_hi = [&](std::string_view k) { return !hi || (a.hi.inclusive ? k <= hi->asText() : k < hi->asText()); };
     auto above_lo = [&](std::string_view k) { return !lo || (a.lo.inclusive ? k >= lo->asText() : k > lo->asText()); };
     lmdb::Cursor cur(txn_.txn, t.rows);
+    // LMDB rejects an empty key; every id sorts at or after "".
+    auto seek = [&](const std::string& k) { return k.empty() ? cur.first() : cur.seekRange(k); };
     if (!a.reverse) {
-      for (bool ok = lo ? cur.seekRange(lo->asText()) : cur.first(); ok && below_hi(cur.key()); ok = cur.next()) {
+      for (bool ok = lo ? seek(lo->asText()) : cur.first(); ok && below_hi(cur.key()); ok = cur.next()) {
         if (above_lo(cur.key())) candidate(t, txn_.db.view(t, cur.key(), cur.value()));
       }
       return;
     }
-    bool ok = hi ? cur.seekRange(hi->asText()) : cur.last();
+    bool ok = hi ? seek(hi->asText()) : cur.last();
     if (!ok && hi) ok = cur.last();
     for (; ok && above_lo(cur.key()); ok = cur.prev()) {
       if (below_hi(cur.key())) candidate(t, txn_.db.view(t, cur.key(), cur.value()));
@@ -316,7 +329,7 @@ class Runner {
         break;
       }
       case JoinMethod::IndexLookup: {
-        const Value key = query::evalValue(step.outer_key, tuple_);
+        const Value key = joinKey(query::evalValue(step.outer_key, tuple_));
         if (!key.isNull() && seekableValue(key, t.spec->columns[step.inner_column].kind())) {
           std::string prefix;
           keys::encodeKeyPart(key, prefix);
@@ -332,7 +345,7 @@ class Runner {
         break;
       }
       case JoinMethod::Hash: {
-        const Value key = query::evalValue(step.outer_key, tuple_);
+        const Value key = joinKey(query::evalValue(step.outer_key, tuple_));
         if (!key.isNull() && key.kind() != Kind::File) {
           const auto& table = hashTable(j);
           auto it = table.find(keys::encodeKey(key));

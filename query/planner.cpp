@@ -423,7 +423,7 @@ std::string describeAccess(const QueryPlan& plan) {
       break;
     case AccessKind::IndexEq: {
       out << "SEARCH " << t.name << " USING INDEX " << a.index->spec.name << " (";
-      if (a.keys.size() > 1) {
+      if (a.keys.size() != 1) {  // IN (...); empty when the list held only NULLs
         out << colName(a.index->columns[0]) << " IN (";
         for (std::size_t i = 0; i < a.keys.size(); ++i) out << (i ? ", " : "") << a.keys[i][0].toString();
         out << ")";

@@ -10,4 +10,5 @@
 #include "plasma/operators.hpp"
 #include "plasma/row.hpp"
 #include "plasma/schema.hpp"
+#include "plasma/server_live.hpp"
 #include "plasma/value.hpp"

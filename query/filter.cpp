@@ -1,0 +1,78 @@
+#include "query/filter.hpp"
+
+#include "plasma/schema.hpp"
+
+namespace plasma::query {
+
+namespace {
+
+void flatten(const Expr& e, std::vector<Expr>& out) {
+  if (!e) return;
+  if (e.node().op == ExprOp::And) {
+    for (const auto& c : e.node().children) flatten(c, out);
+  } else {
+    out.push_back(e);
+  }
+}
+
+ExprOp mirrored(ExprOp op) {
+  switch (op) {
+    case ExprOp::Gt: return ExprOp::Lt;
+    case ExprOp::Gte: return ExprOp::Lte;
+    case ExprOp::Lt: return ExprOp::Gt;
+    case ExprOp::Lte: return ExprOp::Gte;
+    default: return op;
+  }
+}
+
+const Value* constant(const ExprNode& n, const std::vector<Value>& params) {
+  if (n.op == ExprOp::Literal) return &n.value;
+  if (n.op == ExprOp::Param && n.param < params.size()) return &params[n.param];
+  return nullptr;
+}
+
+}  // namespace
+
+CompiledFilter::CompiledFilter(const Expr& e, const TableSpec& table, const std::vector<Value>& params) {
+  std::vector<Expr> terms;
+  flatten(e, terms);
+  for (const auto& term : terms) {
+    const ExprNode& n = term.node();
+    if (n.op >= ExprOp::Eq && n.op <= ExprOp::Lte) {
+      const ExprNode* col = &n.children[0].node();
+      const ExprNode* other = &n.children[1].node();
+      ExprOp op = n.op;
+      if (col->op != ExprOp::Column) {
+        std::swap(col, other);
+        op = mirrored(op);
+      }
+      const Value* k = constant(*other, params);
+      if (col->op == ExprOp::Column && col->table == &table && k != nullptr && !k->isNull()) {
+        const Kind kind = table.columns[col->column].kind();
+        if (kind == Kind::Integer && k->kind() == Kind::Integer) {
+          simple_.push_back(Simple{Test::IntCmp, op, col->column, k->asInt(), {}});
+          continue;
+        }
+        if (kind == Kind::Text && k->kind() == Kind::Text) {
+          simple_.push_back(Simple{Test::TextCmp, op, col->column, 0, k->asText()});
+          continue;
+        }
+      }
+    } else if ((n.op == ExprOp::IsNull || n.op == ExprOp::IsNotNull) && n.children[0].node().op == ExprOp::Column &&
+               n.children[0].node().table == &table) {
+      simple_.push_back(Simple{n.op == ExprOp::IsNull ? Test::IsNull : Test::IsNotNull, n.op,
+                               n.children[0].node().column, 0, {}});
+      continue;
+    }
+    residual_.push_back(term);
+  }
+}
+
+bool CompiledFilter::residualMatches(const ColumnSource& src) const {
+  for (const auto& r : residual_) {
+    if (!query::matches(r, src)) return false;
+  }
+  return true;
+}
+
+}  // namespace plasma::query
