@@ -117,7 +117,7 @@ detail::QuerySpec& SelectBuilder::mut() {
 }
 
 SelectBuilder& SelectBuilder::from(const Table& table) {
-  mut().from = detail::SourceSpec{&table, nullptr, table.name()};
+  mut().from = detail::SourceSpec{&table, nullptr, table.name(), nullptr};
   return *this;
 }
 
@@ -126,7 +126,7 @@ SelectBuilder& SelectBuilder::fromSubquery(const SelectBuilder& inner, std::stri
   if (inner.context_.db != context_.db) {
     throw Error(ErrorCode::InvalidArgument, "fromSubquery(): the subquery belongs to another database");
   }
-  mut().from = detail::SourceSpec{nullptr, inner.spec_, std::move(alias)};
+  mut().from = detail::SourceSpec{nullptr, inner.spec_, std::move(alias), inner.context_.auth_ctx};
   return *this;
 }
 

@@ -17,6 +17,7 @@
 #include "engine/keys.hpp"
 #include "plasma/error.hpp"
 #include "query/eval.hpp"
+#include "query/filter.hpp"
 #include "query/plan.hpp"
 
 namespace plasma::detail {
@@ -68,9 +69,10 @@ class Tuple final : public query::ColumnSource {
   const std::vector<Value>* sub_row_ = nullptr;
 };
 
-Value constant(const Expr& e, const std::vector<Value>& params) {
+const Value& constant(const Expr& e, const std::vector<Value>& params) {
+  static const Value kNull;
   const ExprNode& n = e.node();
-  if (n.op == ExprOp::Param) return n.param < params.size() ? params[n.param] : Value();
+  if (n.op == ExprOp::Param) return n.param < params.size() ? params[n.param] : kNull;
   return n.value;
 }
 
@@ -103,6 +105,11 @@ class Runner {
       throw Error(ErrorCode::InvalidArgument, "the query has " + std::to_string(plan.params) + " parameter(s); " +
                                                   std::to_string(params.size()) + " bound");
     }
+    const PlanSource& from = plan.sources.front();
+    if (from.table != nullptr) filter_ = query::CompiledFilter(plan.source_filter, *from.table->spec, params);
+    // A bound value that cannot seek the planned index makes the access
+    // path fall back to a scan, which does not deliver the order.
+    ordered_ = plan.order_by_access && (from.table == nullptr || accessSeekable(*from.table, plan.access));
   }
 
   // Drives the access path; `sink` gets each joined, filtered tuple.
@@ -152,8 +159,40 @@ class Runner {
 
   void candidate(BoundTable& /*t*/, const RowView& row) {
     tuple_.set(0, row);
-    if (plan_.source_filter && !query::matches(plan_.source_filter, tuple_)) return;
+    if (!filter_.matches(row, tuple_)) return;
     join(0);
+  }
+
+  // Whether every constant the access path seeks with fits its column.
+  bool accessSeekable(const BoundTable& t, const Access& a) const {
+    auto fits = [&](const Expr& e, std::uint32_t column) {
+      const Value& v = constant(e, params_);
+      return v.isNull() || seekableValue(v, t.spec->columns[column].kind());
+    };
+    const std::uint32_t id = t.layout->id_column;
+    switch (a.kind) {
+      case AccessKind::PkLookup:
+        return std::all_of(a.keys.begin(), a.keys.end(), [&](const auto& k) { return fits(k[0], id); });
+      case AccessKind::PkRange:
+        return (!a.lo.value || fits(a.lo.value, id)) && (!a.hi.value || fits(a.hi.value, id));
+      case AccessKind::IndexEq:
+        for (const auto& key : a.keys) {
+          for (std::size_t k = 0; k < key.size(); ++k) {
+            if (!fits(key[k], a.index->columns[k])) return false;
+          }
+        }
+        return true;
+      case AccessKind::IndexRange:
+      case AccessKind::IndexOrder: {
+        for (std::size_t k = 0; k < a.eq.size(); ++k) {
+          if (!fits(a.eq[k], a.index->columns[k])) return false;
+        }
+        if (a.kind == AccessKind::IndexOrder) return true;
+        const auto next = a.index->columns[a.eq.size()];
+        return (!a.lo.value || fits(a.lo.value, next)) && (!a.hi.value || fits(a.hi.value, next));
+      }
+      default: return true;
+    }
   }
 
   void fullScan(BoundTable& t, bool reverse) {
@@ -172,6 +211,13 @@ class Runner {
 
   void pkLookup(BoundTable& t, const Access& a) {
     const Kind kind = t.spec->columns[t.layout->id_column].kind();
+    if (a.keys.size() == 1) {  // the common point lookup: no copies
+      const Value& v = constant(a.keys[0][0], params_);
+      if (v.isNull()) return;
+      if (!seekableValue(v, kind)) return fullScan(t, false);
+      fetch(t, v.asText());
+      return;
+    }
     std::vector<std::string> ids;
     for (const auto& k : a.keys) {
       const Value v = constant(k[0], params_);
@@ -323,6 +369,7 @@ class Runner {
     switch (step.method) {
       case JoinMethod::PkLookup: {
         const Value key = query::evalValue(step.outer_key, tuple_);
+        checkJoinKinds(step, t, key);
         if (key.kind() == Kind::Text) {
           if (auto row = txn_.db.get(txn_, t, key.asText())) tryRow(*row);
         }
@@ -330,6 +377,7 @@ class Runner {
       }
       case JoinMethod::IndexLookup: {
         const Value key = joinKey(query::evalValue(step.outer_key, tuple_));
+        checkJoinKinds(step, t, key);
         if (!key.isNull() && seekableValue(key, t.spec->columns[step.inner_column].kind())) {
           std::string prefix;
           keys::encodeKeyPart(key, prefix);
@@ -346,6 +394,7 @@ class Runner {
       }
       case JoinMethod::Hash: {
         const Value key = joinKey(query::evalValue(step.outer_key, tuple_));
+        checkJoinKinds(step, t, key);
         if (!key.isNull() && key.kind() != Kind::File) {
           const auto& table = hashTable(j);
           auto it = table.find(keys::encodeKey(key));
@@ -364,6 +413,17 @@ class Runner {
       join(j + 1);
     }
     tuple_.clear(step.source);
+  }
+
+  // A key of a kind the joined column never compares with is a type
+  // error, as it is when the nested loop evaluates the ON condition.
+  static void checkJoinKinds(const JoinStep& step, const BoundTable& t, const Value& key) {
+    const Kind inner = t.spec->columns[step.inner_column].kind();
+    if (!key.isNull() && !query::comparableKinds(key.kind(), inner)) {
+      throw Error(ErrorCode::TypeMismatch, "type mismatch in join " + t.spec->name + " on " + step.on.toString() +
+                                               ": cannot compare " + std::string(kindName(key.kind())) + " with " +
+                                               std::string(kindName(inner)));
+    }
   }
 
   using HashTable = std::unordered_map<std::string, std::vector<RowView>, XxHash>;
@@ -403,7 +463,7 @@ class Runner {
   void rows(const std::function<bool(const RowView&)>& out) {
     const std::int64_t end = plan_.limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_.offset + plan_.limit;
     if (plan_.limit == 0) return;
-    if (plan_.order.empty() || plan_.order_by_access) {
+    if (plan_.order.empty() || ordered_) {
       std::int64_t n = 0;
       run([&](Tuple& t) {
         const std::int64_t i = n++;
@@ -442,7 +502,7 @@ class Runner {
       for (const auto& p : plan_.projection) values.push_back(query::evalValue(p.expr, src));
       return values;
     };
-    if (plan_.order.empty() || plan_.order_by_access) {
+    if (plan_.order.empty() || ordered_) {
       std::int64_t n = 0;
       run([&](Tuple& t) {
         const std::int64_t i = n++;
@@ -628,6 +688,8 @@ class Runner {
   const std::vector<Value>& params_;
   Tuple tuple_;
   const std::function<void(Tuple&)>* sink_ = nullptr;
+  query::CompiledFilter filter_;
+  bool ordered_ = false;
   std::vector<std::unique_ptr<HashTable>> hash_tables_;
   std::vector<std::unique_ptr<std::vector<RowView>>> all_rows_;
 };

@@ -17,6 +17,7 @@ struct SourceSpec {
   const Table* table = nullptr;                // a table, or
   std::shared_ptr<const QuerySpec> subquery;   // a subquery named `alias`
   std::string alias;
+  std::shared_ptr<const std::any> auth_ctx;    // the subquery builder's own auth context, if any
 };
 
 struct JoinSpec {

@@ -545,7 +545,9 @@ std::shared_ptr<const QueryPlan> planQuery(DatabaseImpl& db, const QuerySpec& sp
     BoundTable& t = db.table(*spec.from->table);
     plan->sources.push_back(PlanSource{&t, nullptr, t.spec->name, authOf(t)});
   } else {
-    plan->sources.push_back(PlanSource{nullptr, planQuery(db, *spec.from->subquery, auth_ctx), spec.from->alias, Expr()});
+    // A subquery built through a bound handle keeps its own restriction.
+    const std::any* inner_ctx = spec.from->auth_ctx ? spec.from->auth_ctx.get() : auth_ctx;
+    plan->sources.push_back(PlanSource{nullptr, planQuery(db, *spec.from->subquery, inner_ctx), spec.from->alias, Expr()});
   }
   for (const auto& j : spec.joins) {
     BoundTable& t = db.table(*j.table);
@@ -568,6 +570,7 @@ std::shared_ptr<const QueryPlan> planQuery(DatabaseImpl& db, const QuerySpec& sp
   }
   for (const auto& o : spec.order) checkRefs(o.expr, all, "orderBy", true, false, params);
   for (const auto& p : spec.projection) checkRefs(p.expr, all, "select '" + p.alias + "'", true, false, params);
+  if (const auto& sub = plan->sources.front().subquery) params = std::max(params, sub->params);  // shared placeholders
   plan->params = params;
 
   expandProjection(*plan, spec);
