@@ -212,4 +212,13 @@ void queryGroupBySqlite(benchmark::State& state);
 void queryJoinSqlite(benchmark::State& state);
 void closeQuerySqlite() noexcept;
 
+// Live-query workloads (bench_live.cpp): one item is one committed
+// single-row update with every subscribed query's delta delivered.
+// `queries` is N, the number of live (or re-run) queries.
+void liveUpdateSelectIvm(benchmark::State& state, std::size_t queries);
+void liveUpdateSelectRerun(benchmark::State& state, std::size_t queries);
+void liveUpdateAggregateIvm(benchmark::State& state, std::size_t queries);
+void liveUpdateAggregateRerun(benchmark::State& state, std::size_t queries);
+void closeLive() noexcept;
+
 }  // namespace plasma_bench

@@ -51,6 +51,21 @@ void registerAll() {
   add("query_group_by/sqlite", queryGroupBySqlite, kMillisecond);
   add("query_join/plasma", queryJoinPlasma, kMicrosecond);
   add("query_join/sqlite", queryJoinSqlite, kMicrosecond);
+
+  // Live queries (issue 4): N subscribed queries, IVM vs re-running them.
+  using LiveFn = void (*)(benchmark::State&, std::size_t);
+  auto addLive = [](const std::string& workload, const char* impl, LiveFn fn, std::size_t queries) {
+    const std::string name = workload + "/" + impl;
+    benchmark::RegisterBenchmark(name.c_str(), [fn, queries](benchmark::State& state) { fn(state, queries); })
+        ->Unit(benchmark::kMicrosecond);
+  };
+  for (std::size_t n : {10, 100, 1000, 10000}) {
+    const std::string workload = "live_update_select_N" + std::to_string(n);
+    addLive(workload, "plasma_ivm", liveUpdateSelectIvm, n);
+    addLive(workload, "plasma_rerun", liveUpdateSelectRerun, n);
+  }
+  addLive("live_update_aggregate_N100", "plasma_ivm", liveUpdateAggregateIvm, 100);
+  addLive("live_update_aggregate_N100", "plasma_rerun", liveUpdateAggregateRerun, 100);
 }
 
 void closeAll() noexcept {
@@ -59,6 +74,7 @@ void closeAll() noexcept {
   closeSqlite();
   closeQueryPlasma();
   closeQuerySqlite();
+  closeLive();
   removeWorkDir();
 }
 

@@ -36,13 +36,21 @@ def main(path):
         by_workload[workload][impl] = rate
     for workload, impls in by_workload.items():
         for impl, rate in sorted(impls.items()):
-            print(f"{workload}/{impl}: {rate:,.0f} items/s")
-        plasma = impls.get("plasma")
-        if plasma is None:
+            # Live workloads: one item is one transaction; show its time too.
+            per_item = f" ({1e6 / rate:,.1f} us/item)" if workload.startswith("live_") and rate > 0 else ""
+            print(f"{workload}/{impl}: {rate:,.0f} items/s{per_item}")
+        # The reference side is `plasma`; the live workloads compare
+        # `plasma_ivm` with the other plasma implementations (plasma_rerun).
+        if "plasma" in impls:
+            ref, baselines = "plasma", [i for i in impls if not i.startswith("plasma")]
+        elif "plasma_ivm" in impls:
+            ref, baselines = "plasma_ivm", [i for i in impls if i != "plasma_ivm"]
+        else:
             continue
-        for impl, rate in sorted(impls.items()):
-            if not impl.startswith("plasma") and rate > 0:
-                print(f"  ratio {workload} plasma/{impl} = {plasma / rate:.3f}x")
+        for impl in sorted(baselines):
+            rate = impls[impl]
+            if rate > 0:
+                print(f"  ratio {workload} {ref}/{impl} = {impls[ref] / rate:.3f}x")
 
 
 if __name__ == "__main__":
