@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
+#include <optional>
 
 #include "engine/keys.hpp"
 #include "plasma/commit.hpp"
@@ -113,13 +115,20 @@ class SelectMaintainer final : public Maintainer {
     bool touched = false;
     for (const auto& c : event.changes) {
       if (c.table != table) continue;
-      auto it = by_id_.find(c.id);
-      if (it != by_id_.end()) {
-        ordered_.erase(it->second.get());
-        by_id_.erase(it);
-        touched = true;
+      // A row that matched before is in the set; one that did not, is not:
+      // test the predicate on both images before touching the set.
+      const bool was = c.before && matches(c.before->view());
+      const bool is = c.after && matches(c.after->view());
+      if (!was && !is) continue;
+      if (was) {
+        auto it = by_id_.find(c.id);
+        if (it != by_id_.end()) {
+          ordered_.erase(it->second.get());
+          by_id_.erase(it);
+        }
       }
-      if (c.after) touched = add(c.after->view()) || touched;
+      if (is) insert(c.after->view());
+      touched = true;
     }
     return touched;
   }
@@ -156,16 +165,24 @@ class SelectMaintainer final : public Maintainer {
     }
   };
 
+  bool matches(const RowView& row) const {
+    return !plan_->source_filter || query::matches(plan_->source_filter, query::RowSource(row));
+  }
+
   bool add(const RowView& row) {
+    if (!matches(row)) return false;
+    insert(row);
+    return true;
+  }
+
+  void insert(const RowView& row) {
     const query::RowSource src(row);
-    if (plan_->source_filter && !query::matches(plan_->source_filter, src)) return false;
     auto e = std::make_unique<Entry>();
     e->id = std::string(row.id());
     for (const auto& o : plan_->order) e->keys.push_back(query::evalValue(o.expr, src));
     for (const auto& p : plan_->projection) e->values.push_back(query::evalValue(p.expr, src));
     ordered_.insert(e.get());
     by_id_.emplace(e->id, std::move(e));
-    return true;
   }
 
   std::shared_ptr<const QueryPlan> plan_;
@@ -434,6 +451,41 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   }
 
   IvmClass ivmClass() const noexcept { return cls_; }
+
+  // A top-level `column = constant` of the from table: the hub hands this
+  // query only the commits whose changed rows had or have that value.
+  struct Route {
+    const TableSpec* table = nullptr;
+    std::uint32_t column = 0;
+    std::string key;  // the constant, key-encoded
+  };
+  std::optional<Route> route() const {
+    if (cls_ == IvmClass::None || !plan_->source_filter) return std::nullopt;
+    const TableSpec* table = plan_->sources.front().table->spec;
+    std::vector<Expr> terms;
+    std::function<void(const Expr&)> flat = [&](const Expr& e) {
+      if (e.node().op == ExprOp::And) {
+        for (const auto& c : e.node().children) flat(c);
+      } else {
+        terms.push_back(e);
+      }
+    };
+    flat(plan_->source_filter);
+    for (const auto& t : terms) {
+      const ExprNode& n = t.node();
+      if (n.op != ExprOp::Eq) continue;
+      const ExprNode* col = &n.children[0].node();
+      const ExprNode* lit = &n.children[1].node();
+      if (col->op != ExprOp::Column) std::swap(col, lit);
+      if (col->op != ExprOp::Column || col->table != table || lit->op != ExprOp::Literal) continue;
+      const Kind k = lit->value.kind();
+      if (k != Kind::Integer && k != Kind::Text && k != Kind::Boolean) continue;
+      std::string key;
+      keys::encodeKeyPart(lit->value, key);
+      return Route{table, col->column, std::move(key)};
+    }
+    return std::nullopt;
+  }
   LiveHub& hub() const noexcept { return *hub_; }
   bool reads(const CommitEvent& e) const {
     for (const auto& c : e.changes) {
@@ -444,7 +496,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
   // Live-query thread only.
   void init(std::uint64_t sequence, TxnState& snapshot) {
-    const std::vector<OutRow> before = current();
+    const std::vector<OutRow> before = output_;  // written only on this thread
     std::string error;
     try {
       maintainer_->init(snapshot);
@@ -461,7 +513,6 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
   void apply(const CommitEvent& e) {
     if (e.sequence <= sequence_ || !reads(e)) return;
-    const std::vector<OutRow> before = current();
     bool touched = false;
     std::string error;
     try {
@@ -469,7 +520,8 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     } catch (const std::exception& ex) {
       error = ex.what();
     }
-    if (touched || !error.empty()) publish(before, e.sequence, error);
+    // output_ is written only on this thread, so it is the "before" as is.
+    if (touched || !error.empty()) publish(output_, e.sequence, error);
     sequence_ = e.sequence;
   }
 
@@ -551,10 +603,10 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
   void publish(const std::vector<OutRow>& before, std::uint64_t sequence, const std::string& error) {
     std::vector<OutRow> after = maintainer_->output();
-    LiveDelta delta = diff(before, after);
+    LiveDelta delta = diff(before, after);  // `before` may be output_ itself: diff first
     {
       std::lock_guard lock(mu_);
-      output_ = after;
+      output_ = std::move(after);
       sequence_ = sequence;
       last_error_ = error;
     }
@@ -566,7 +618,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
       for (const auto& [id, s] : subs_) subs.push_back(s);
     }
     if (subs.empty()) return;
-    auto rows = std::make_shared<const std::vector<ResultRow>>(plain(after));
+    auto rows = std::make_shared<const std::vector<ResultRow>>(plain(output_));
     auto shared_delta = std::make_shared<const LiveDelta>(std::move(delta));
     auto run = [self = shared_from_this(), subs = std::move(subs), rows, shared_delta] {
       std::lock_guard deliver(self->deliver_mu_);
@@ -635,6 +687,11 @@ class LiveHub : public LiveHubBase {
     std::lock_guard lock(mu_);
     if (stopping_) throw Error(ErrorCode::InvalidArgument, "live(): the database is closing");
     states_.push_back(state);
+    if (auto r = state->route()) {
+      routes_[r->table][r->column][r->key].push_back(state);
+    } else {
+      unrouted_.push_back(state);
+    }
     queue_.push_back(Item{nullptr, state, nullptr});
     cv_.notify_all();
   }
@@ -705,7 +762,7 @@ class LiveHub : public LiveHubBase {
         item.init->init(seq, snapshot->state());
         item.init->setSequence(seq);
       } else if (item.event) {
-        for (const auto& s : statesCopy()) s->apply(*item.event);
+        for (const auto& s : statesFor(*item.event)) s->apply(*item.event);
       }
       if (item.done) {
         // Everything queued before this marker has been applied.
@@ -720,6 +777,36 @@ class LiveHub : public LiveHubBase {
       s->init(seq, snapshot->state());
       s->setSequence(seq);
     }
+  }
+
+  // The live queries a commit can affect: unrouted ones, and routed ones
+  // whose constant equals the routed column's value before or after.
+  std::vector<std::shared_ptr<LiveState>> statesFor(const CommitEvent& e) {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<LiveState>> out;
+    std::unordered_set<const LiveState*> seen;
+    auto take = [&](std::vector<std::weak_ptr<LiveState>>& list) {
+      std::erase_if(list, [](const std::weak_ptr<LiveState>& w) { return w.expired(); });
+      for (const auto& w : list) {
+        if (auto s = w.lock(); s && seen.insert(s.get()).second) out.push_back(std::move(s));
+      }
+    };
+    take(unrouted_);
+    for (const auto& c : e.changes) {
+      auto t = routes_.find(c.table);
+      if (t == routes_.end()) continue;
+      for (auto& [column, by_key] : t->second) {
+        for (const auto* image : {&c.before, &c.after}) {
+          if (!image->has_value()) continue;
+          const Value v = (*image)->view().get(column);
+          if (v.isNull() || v.kind() == Kind::File) continue;
+          std::string key;
+          keys::encodeKeyPart(v, key);
+          if (auto it = by_key.find(key); it != by_key.end()) take(it->second);
+        }
+      }
+    }
+    return out;
   }
 
   std::vector<std::shared_ptr<LiveState>> statesCopy() {
@@ -739,6 +826,10 @@ class LiveHub : public LiveHubBase {
   std::condition_variable cv_;
   std::deque<Item> queue_;
   std::vector<std::weak_ptr<LiveState>> states_;  // a live query lives as long as its handles
+  std::vector<std::weak_ptr<LiveState>> unrouted_;
+  std::unordered_map<const TableSpec*,
+                     std::unordered_map<std::uint32_t, std::unordered_map<std::string, std::vector<std::weak_ptr<LiveState>>>>>
+      routes_;
   bool overflow_ = false;
   bool stopping_ = false;
 };
