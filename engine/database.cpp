@@ -261,7 +261,14 @@ void DatabaseImpl::notify(TxnState& s) {
     observers = observers_;
   }
   const bool want_snapshot = std::any_of(observers.begin(), observers.end(), [](const Observer& o) { return o.with_snapshot; });
-  if (want_snapshot) event->snapshot = std::make_shared<ReadSnapshot>(*this, acquireRead());
+  if (want_snapshot) {
+    try {
+      event->snapshot = std::make_shared<ReadSnapshot>(*this, acquireRead());
+    } catch (const std::exception&) {
+      // No reader slot left: the commit stands; observers get no snapshot
+      // and must cope (the live-query hub recomputes from a fresh one).
+    }
+  }
   const std::shared_ptr<const CommitEvent> shared = event;
   for (const auto& o : observers) o.fn(shared);
 }

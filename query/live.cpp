@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -36,7 +37,10 @@ namespace detail {
 
 namespace {
 
-constexpr std::size_t kQueueMax = 256;  // events waiting for the live-query thread
+// Commits waiting for the live-query thread. Each holds an LMDB read
+// snapshot (a reader slot, 126 by default), so the bound stays well below
+// max_readers; past it the queue coalesces into one recompute.
+constexpr std::size_t kQueueMax = 32;
 
 IvmClass classify(const QueryPlan& plan) {
   const bool one_table = plan.sources.size() == 1 && plan.sources.front().table != nullptr;
@@ -84,7 +88,9 @@ class Maintainer {
   virtual ~Maintainer() = default;
   virtual void init(TxnState& snapshot) = 0;
   // Applies one commit; returns false when the output cannot have changed.
-  virtual bool apply(const CommitEvent& event, TxnState& snapshot) = 0;
+  // `snapshot` (the state at that commit) may be null when it could not be
+  // taken; maintainers that need it then throw, and the hub recomputes.
+  virtual bool apply(const CommitEvent& event, TxnState* snapshot) = 0;
   virtual std::vector<OutRow> output() const = 0;
   virtual std::size_t memoryBytes() const = 0;
 };
@@ -110,7 +116,7 @@ class SelectMaintainer final : public Maintainer {
     while (scanner.next()) add(scanner.row());
   }
 
-  bool apply(const CommitEvent& event, TxnState& /*snapshot*/) override {
+  bool apply(const CommitEvent& event, TxnState* /*snapshot*/) override {
     const TableSpec* table = plan_->sources.front().table->spec;
     bool touched = false;
     for (const auto& c : event.changes) {
@@ -181,6 +187,10 @@ class SelectMaintainer final : public Maintainer {
     e->id = std::string(row.id());
     for (const auto& o : plan_->order) e->keys.push_back(query::evalValue(o.expr, src));
     for (const auto& p : plan_->projection) e->values.push_back(query::evalValue(p.expr, src));
+    if (auto old = by_id_.find(e->id); old != by_id_.end()) {  // never two entries for one id
+      ordered_.erase(old->second.get());
+      by_id_.erase(old);
+    }
     ordered_.insert(e.get());
     by_id_.emplace(e->id, std::move(e));
   }
@@ -201,7 +211,7 @@ class AggregateMaintainer final : public Maintainer {
     while (scanner.next()) contribute(scanner.row(), +1);
   }
 
-  bool apply(const CommitEvent& event, TxnState& /*snapshot*/) override {
+  bool apply(const CommitEvent& event, TxnState* /*snapshot*/) override {
     const TableSpec* table = plan_->sources.front().table->spec;
     bool touched = false;
     for (const auto& c : event.changes) {
@@ -258,7 +268,7 @@ class AggregateMaintainer final : public Maintainer {
   struct Acc {
     std::int64_t count = 0;     // non-NULL inputs (rows for count())
     std::int64_t reals = 0;     // inputs that were reals
-    std::int64_t isum = 0;
+    __int128 isum = 0;
     double dsum = 0;
     std::map<std::string, std::pair<Value, std::int64_t>> multiset;  // min/max: value -> occurrences
   };
@@ -305,7 +315,11 @@ class AggregateMaintainer final : public Maintainer {
       case AggregateFn::Count: return Value(a.count);
       case AggregateFn::Sum:
         if (a.count == 0) return Value();
-        return a.reals > 0 ? Value(a.dsum + static_cast<double>(a.isum)) : Value(a.isum);
+        if (a.reals > 0) return Value(a.dsum + static_cast<double>(a.isum));
+        if (a.isum > std::numeric_limits<std::int64_t>::max() || a.isum < std::numeric_limits<std::int64_t>::min()) {
+          throw Error(ErrorCode::InvalidArgument, "sum(" + agg.children[0].toString() + "): integer overflow");
+        }
+        return Value(static_cast<std::int64_t>(a.isum));
       case AggregateFn::Avg:
         if (a.count == 0) return Value();
         return Value((a.dsum + static_cast<double>(a.isum)) / static_cast<double>(a.count));
@@ -333,7 +347,7 @@ class AggregateMaintainer final : public Maintainer {
           a.dsum += sign * v.asReal();
         } else if (v.kind() == Kind::Integer || v.kind() == Kind::Boolean) {
           const std::int64_t x = v.kind() == Kind::Integer ? v.asInt() : (v.asBool() ? 1 : 0);
-          a.isum += sign * x;
+          a.isum += static_cast<__int128>(sign) * x;  // 128 bits: exact under any order of updates
         } else {
           throw Error(ErrorCode::TypeMismatch, std::string(aggregateName(agg.aggregate)) + "(): " +
                                                    std::string(kindName(v.kind())) + " is not a number");
@@ -386,8 +400,9 @@ class RerunMaintainer final : public Maintainer {
  public:
   explicit RerunMaintainer(std::shared_ptr<const QueryPlan> plan) : plan_(std::move(plan)) {}
   void init(TxnState& snapshot) override { run(snapshot); }
-  bool apply(const CommitEvent& /*event*/, TxnState& snapshot) override {
-    run(snapshot);
+  bool apply(const CommitEvent& /*event*/, TxnState* snapshot) override {
+    if (snapshot == nullptr) throw Error(ErrorCode::Storage, "live query: no snapshot for this commit");
+    run(*snapshot);
     return true;
   }
   std::vector<OutRow> output() const override { return rows_; }
@@ -496,14 +511,13 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
   // Live-query thread only.
   void init(std::uint64_t sequence, TxnState& snapshot) {
-    const std::vector<OutRow> before = output_;  // written only on this thread
     std::string error;
     try {
       maintainer_->init(snapshot);
     } catch (const std::exception& e) {
       error = e.what();
     }
-    publish(before, sequence, error);
+    publish(sequence, error, /*initial=*/!ready_);
     {
       std::lock_guard lock(mu_);
       ready_ = true;
@@ -512,17 +526,26 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   }
 
   void apply(const CommitEvent& e) {
-    if (e.sequence <= sequence_ || !reads(e)) return;
+    // Before its initial result a query has no state to update: commits
+    // queued ahead of its init are in that result already (or come after).
+    if (!ready_ || closed_ || e.sequence <= sequence_ || !reads(e)) return;
     bool touched = false;
     std::string error;
     try {
-      touched = maintainer_->apply(e, e.snapshot->state());
+      touched = maintainer_->apply(e, e.snapshot ? &e.snapshot->state() : nullptr);
     } catch (const std::exception& ex) {
       error = ex.what();
     }
-    // output_ is written only on this thread, so it is the "before" as is.
-    if (touched || !error.empty()) publish(output_, e.sequence, error);
+    if (touched || !error.empty()) publish(e.sequence, error, false);
     sequence_ = e.sequence;
+  }
+
+  // The last handle went: no more maintenance or callbacks.
+  void close() noexcept {
+    std::lock_guard deliver(deliver_mu_);
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    subs_.clear();
   }
 
   std::vector<OutRow> current() const {
@@ -548,11 +571,12 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     cv_.wait(lock, [&] { return ready_; });
   }
 
-  std::size_t memoryBytes() const {
+  // Measured on the live-query thread after each change (the state is not
+  // safe to walk from other threads).
+  std::size_t memoryBytes() const { return memory_bytes_.load(); }
+  std::string lastError() const {
     std::lock_guard lock(mu_);
-    std::size_t n = maintainer_->memoryBytes();
-    for (const auto& r : output_) n += r.identity.capacity() + valuesBytes(r.row.values()) + 64;
-    return n;
+    return last_error_;
   }
 
   std::vector<ResultRow> rows() const {
@@ -570,18 +594,48 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   };
 
   LiveSubscription add(Sub sub) {
+    // deliver_mu_ first: a delta in flight is delivered before or after this
+    // subscriber's initial rows, never around them.
+    std::unique_lock deliver(deliver_mu_);
     std::uint64_t id = 0;
     std::vector<OutRow> snapshot;
     bool ready = false;
     {
       std::lock_guard lock(mu_);
+      if (closed_) throw Error(ErrorCode::InvalidArgument, "subscribe(): the live query was closed");
       id = next_sub_++;
       subs_.emplace(id, sub);
       ready = ready_;
       snapshot = output_;
     }
-    if (ready) deliverInitial(sub, snapshot);  // a late subscriber starts from the current result
+    if (ready) {  // a late subscriber starts from the current result
+      auto self = shared_from_this();
+      auto rows = std::make_shared<const std::vector<ResultRow>>(plain(snapshot));
+      auto run = [self, id, sub, rows] {
+        std::lock_guard d(self->deliver_mu_);
+        if (!self->subscribed(id)) return;
+        self->delivering_thread_ = std::this_thread::get_id();
+        if (sub.rows) sub.rows(*rows);
+        if (sub.delta) {
+          LiveDelta delta;
+          delta.added = *rows;
+          sub.delta(delta);
+        }
+        self->delivering_thread_ = std::thread::id();
+      };
+      deliver.unlock();
+      if (options_.executor) {
+        options_.executor(std::move(run));
+      } else {
+        run();
+      }
+    }
     return LiveSubscription(shared_from_this(), id);
+  }
+
+  bool subscribed(std::uint64_t id) const {
+    std::lock_guard lock(mu_);
+    return subs_.contains(id);
   }
 
   static std::vector<ResultRow> plain(const std::vector<OutRow>& rows) {
@@ -591,41 +645,50 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     return out;
   }
 
-  void deliverInitial(const Sub& sub, const std::vector<OutRow>& rows) {
-    std::lock_guard deliver(deliver_mu_);
-    if (sub.rows) sub.rows(plain(rows));
-    if (sub.delta) {
-      LiveDelta d;
-      d.added = plain(rows);
-      sub.delta(d);
+  static bool sameOrder(const std::vector<OutRow>& a, const std::vector<OutRow>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (a[i].identity != b[i].identity) return false;
     }
+    return true;
   }
 
-  void publish(const std::vector<OutRow>& before, std::uint64_t sequence, const std::string& error) {
-    std::vector<OutRow> after = maintainer_->output();
-    LiveDelta delta = diff(before, after);  // `before` may be output_ itself: diff first
+  void publish(std::uint64_t sequence, const std::string& error, bool initial) {
+    std::vector<OutRow> after;
+    try {
+      after = maintainer_->output();
+    } catch (const std::exception& e) {  // e.g. a sum past 64 bits: keep the last good result
+      std::lock_guard lock(mu_);
+      sequence_ = sequence;
+      if (initial) ready_ = true;
+      last_error_ = e.what();
+      return;
+    }
+    LiveDelta delta = diff(output_, after);  // output_ is written only on this thread
+    const bool reordered = delta.empty() && !sameOrder(output_, after);
+    std::vector<std::pair<std::uint64_t, Sub>> subs;
     {
+      // One critical section: a subscriber added concurrently either sees the
+      // old result and gets this delta, or sees the new one and does not.
       std::lock_guard lock(mu_);
       output_ = std::move(after);
       sequence_ = sequence;
-      last_error_ = error;
+      if (initial) ready_ = true;  // with the first result, in the same critical section as `subs`
+      if (!error.empty()) last_error_ = error;
+      if (delta.empty() && !reordered && !initial) return;  // nothing changed: no notification
+      for (const auto& [id, s] : subs_) subs.emplace_back(id, s);
     }
-    const bool initial = !ready_;
-    if (delta.empty() && !initial) return;  // nothing changed: no notification
-    std::vector<Sub> subs;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [id, s] : subs_) subs.push_back(s);
-    }
+    memory_bytes_ = maintainer_->memoryBytes() + outputBytes();
     if (subs.empty()) return;
     auto rows = std::make_shared<const std::vector<ResultRow>>(plain(output_));
     auto shared_delta = std::make_shared<const LiveDelta>(std::move(delta));
-    auto run = [self = shared_from_this(), subs = std::move(subs), rows, shared_delta] {
+    auto run = [self = shared_from_this(), subs = std::move(subs), rows, shared_delta, reordered] {
       std::lock_guard deliver(self->deliver_mu_);
       self->delivering_thread_ = std::this_thread::get_id();
-      for (const auto& s : subs) {
+      for (const auto& [id, s] : subs) {
+        if (!self->subscribed(id)) continue;  // reset() after this was posted
         if (s.rows) s.rows(*rows);
-        if (s.delta) s.delta(*shared_delta);
+        if (s.delta && !reordered) s.delta(*shared_delta);  // a pure reorder changes no row
       }
       self->delivering_thread_ = std::thread::id();
     };
@@ -636,6 +699,12 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     }
   }
 
+  std::size_t outputBytes() const {
+    std::size_t n = 0;
+    for (const auto& r : output_) n += r.identity.capacity() + valuesBytes(r.row.values()) + 64;
+    return n;
+  }
+
   std::shared_ptr<LiveHub> hub_;
   std::shared_ptr<const QueryPlan> plan_;
   IvmClass cls_;
@@ -643,6 +712,8 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   std::vector<const TableSpec*> tables_;
   std::unique_ptr<Maintainer> maintainer_;
   std::uint64_t sequence_ = 0;  // live-query thread only
+  std::atomic<bool> closed_{false};
+  std::atomic<std::size_t> memory_bytes_{0};
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
@@ -728,7 +799,7 @@ class LiveHub : public LiveHubBase {
     std::lock_guard lock(mu_);
     std::size_t events = 0;
     for (const auto& i : queue_) events += i.event ? 1 : 0;
-    if (events >= kQueueMax) {
+    if (events >= kQueueMax || !e->snapshot) {  // no snapshot: LMDB had no reader slot left
       overflow_ = true;  // coalesce: recompute everything from a fresh snapshot
       std::erase_if(queue_, [](const Item& i) { return i.event != nullptr; });
       return;
@@ -866,7 +937,17 @@ LiveQuery SelectBuilder::live(LiveOptions options) const {
   return LiveQuery(std::move(state));
 }
 
-LiveQuery::~LiveQuery() = default;  // the hub holds only a weak reference
+LiveQuery& LiveQuery::operator=(LiveQuery&& o) noexcept {
+  if (this != &o) {
+    if (state_) state_->close();
+    state_ = std::move(o.state_);
+  }
+  return *this;
+}
+
+LiveQuery::~LiveQuery() {
+  if (state_) state_->close();  // LiveQuery is move-only: this is the last handle
+}
 
 LiveSubscription LiveQuery::subscribe(std::function<void(const std::vector<ResultRow>&)> fn) {
   return state_->subscribeRows(std::move(fn));
@@ -882,6 +963,7 @@ void LiveQuery::sync() const {
 std::vector<ResultRow> LiveQuery::rows() const { return state_->rows(); }
 IvmClass LiveQuery::ivmClass() const noexcept { return state_->ivmClass(); }
 std::size_t LiveQuery::memoryBytes() const { return state_->memoryBytes(); }
+std::string LiveQuery::lastError() const { return state_->lastError(); }
 
 void LiveSubscription::reset() noexcept {
   if (state_) {

@@ -58,7 +58,9 @@ class ReadSnapshot {
 struct CommitEvent {
   std::uint64_t sequence = 0;  // commits observed in this process: 1, 2, ...
   std::vector<RowChange> changes;
-  std::shared_ptr<const ReadSnapshot> snapshot;  // set when an observer asked for snapshots
+  // Set when an observer asked for snapshots — unless LMDB had no reader
+  // slot left at that moment (OpenOptions::max_readers): then null.
+  std::shared_ptr<const ReadSnapshot> snapshot;
   // The tables this commit changed (each once).
   std::vector<const TableSpec*> tables() const;
 };

@@ -20,13 +20,14 @@
 // Threading: maintenance runs on one thread per database (the live-query
 // thread), fed by commit observers (commit.hpp) with a snapshot of each
 // commit, in commit order. Callbacks run on that thread, or are posted to
-// LiveOptions::executor. Writers never wait for live queries: events queue
-// up to a bound (LiveOptions are per query; the queue is per database); if
-// a slow subscriber lets the queue fill, further events are dropped and
-// every live query is recomputed from a fresh snapshot, delivering one net
-// delta — so memory stays bounded and no change is lost, only coalesced.
-// One notification per committed transaction that changed the result;
-// none when it did not.
+// LiveOptions::executor. Writers never wait for live queries: up to 32
+// commits queue per database (each holds an LMDB reader slot); if a slow
+// subscriber lets the queue fill, the queued commits are dropped and every
+// live query is recomputed from a fresh snapshot, delivering one net delta
+// — so memory and reader slots stay bounded and no change is lost, only
+// coalesced. One notification per committed transaction that changed the
+// result (a change of order alone notifies subscribe() callers only); none
+// when it did not.
 #pragma once
 
 #include <functional>
@@ -86,7 +87,7 @@ class LiveQuery {
  public:
   explicit LiveQuery(std::shared_ptr<detail::LiveState> state) : state_(std::move(state)) {}
   LiveQuery(LiveQuery&&) noexcept = default;
-  LiveQuery& operator=(LiveQuery&&) noexcept = default;
+  LiveQuery& operator=(LiveQuery&& o) noexcept;
   // Stops maintenance (and every subscription) when the last handle goes.
   ~LiveQuery();
 
@@ -101,8 +102,12 @@ class LiveQuery {
   // The maintained result now.
   std::vector<ResultRow> rows() const;
   IvmClass ivmClass() const noexcept;
-  // Memory held by the maintained state, in bytes (approximate).
+  // Memory held by the maintained state, in bytes (approximate; measured
+  // after each change).
   std::size_t memoryBytes() const;
+  // The last error met while maintaining the query (e.g. an integer
+  // overflow in sum()); empty when none. The result keeps its last good state.
+  std::string lastError() const;
 
  private:
   std::shared_ptr<detail::LiveState> state_;
