@@ -649,7 +649,7 @@ class Runner {
     if (plan_.group_by.empty()) groups.push_back(Group{{}, std::vector<Acc>(plan_.aggregates.size())});
     std::string key;
     run([&](Tuple& t) {
-      Group* g = &groups.front();
+      Group* g = plan_.group_by.empty() ? &groups.front() : nullptr;  // front() exists only without groupBy
       if (!plan_.group_by.empty()) {
         std::vector<Value> values;
         key.clear();
