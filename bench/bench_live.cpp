@@ -36,7 +36,9 @@
 //   previous result, counting the non-empty ones.
 //
 // Counters: deltas_per_txn (non-empty deltas per transaction, both sides),
-// queries (N), and on plasma_ivm mem_bytes_per_query (the average of
+// queries (N), propagate_us_per_txn (the time after the commit: IVM's
+// maintenance + delivery, or re-running + diffing — the write both sides
+// share is left out), and on plasma_ivm mem_bytes_per_query (the average of
 // LiveQuery::memoryBytes() over the N live queries).
 // After the timed loop, plasma_ivm checks a sample of live results against
 // fresh executions of the same queries, and both sides check that every
@@ -271,14 +273,19 @@ void liveIvm(benchmark::State& state, QueryKind kind, std::size_t n) {
     const plasma::LiveQuery& any = s.live.front();
     const std::uint64_t delivered_before = s.deliveries->load();
     const WallClock clock;
+    double propagate_seconds = 0;  // after the commit: maintenance and delivery only
     for (auto _ : state) {
       s.store.update(groups);
+      const WallClock propagate;
       any.sync();  // every live query of the database applied the commit; callbacks ran
+      propagate_seconds += propagate.seconds();
     }
     const double seconds = clock.seconds();
     const auto txns = static_cast<std::uint64_t>(state.iterations());
     const std::uint64_t delivered = s.deliveries->load() - delivered_before;
     reportRate(state, txns, seconds);
+    state.counters["propagate_us_per_txn"] =
+        benchmark::Counter(txns ? propagate_seconds * 1e6 / static_cast<double>(txns) : 0.0);
     state.counters["queries"] = benchmark::Counter(static_cast<double>(n));
     state.counters["deltas_per_txn"] = benchmark::Counter(txns ? static_cast<double>(delivered) / static_cast<double>(txns) : 0.0);
     state.counters["mem_bytes_per_query"] = benchmark::Counter(s.memoryPerQuery());
@@ -369,8 +376,10 @@ void liveRerun(benchmark::State& state, QueryKind kind, std::size_t n) {
     };
     std::uint64_t delivered = 0, delta_rows = 0;
     const WallClock clock;
+    double propagate_seconds = 0;  // after the commit: re-running and diffing only
     for (auto _ : state) {
       s.store.update(groups);
+      const WallClock propagate;
       s.store.db->read([&](plasma::ReadTx& r) {
         for (std::size_t i = 0; i < n; ++i) {
           current.clear();
@@ -383,11 +392,14 @@ void liveRerun(benchmark::State& state, QueryKind kind, std::size_t n) {
           s.previous[i].swap(current);
         }
       });
+      propagate_seconds += propagate.seconds();
     }
     const double seconds = clock.seconds();
     benchmark::DoNotOptimize(delta_rows);
     const auto txns = static_cast<std::uint64_t>(state.iterations());
     reportRate(state, txns, seconds);
+    state.counters["propagate_us_per_txn"] =
+        benchmark::Counter(txns ? propagate_seconds * 1e6 / static_cast<double>(txns) : 0.0);
     state.counters["queries"] = benchmark::Counter(static_cast<double>(n));
     state.counters["deltas_per_txn"] = benchmark::Counter(txns ? static_cast<double>(delivered) / static_cast<double>(txns) : 0.0);
     if (delivered < txns) {
