@@ -54,7 +54,7 @@ CompiledFilter::CompiledFilter(const Expr& e, const TableSpec& table, const std:
           continue;
         }
         if (kind == Kind::Text && k->kind() == Kind::Text) {
-          simple_.push_back(Simple{Test::TextCmp, op, col->column, 0, k->asText()});
+          simple_.push_back(Simple{Test::TextCmp, op, col->column, 0, std::string_view(k->asText())});
           continue;
         }
       }

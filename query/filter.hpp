@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "plasma/expr.hpp"
@@ -21,6 +22,7 @@ class CompiledFilter {
  public:
   CompiledFilter() = default;
   // Compiles `e` (may be empty) for rows of `table`; `params` resolves placeholders.
+  // REQUIRES: `e` and `params` outlive the filter (text constants are viewed, not copied).
   CompiledFilter(const Expr& e, const TableSpec& table, const std::vector<Value>& params);
 
   // Whether the row passes; `src` evaluates the residual expression.
@@ -39,7 +41,7 @@ class CompiledFilter {
     ExprOp op;
     std::uint32_t column;
     std::int64_t i = 0;
-    std::string s;
+    std::string_view s;  // into the plan's literal or the bound parameter, which outlive the run
   };
   static bool order(ExprOp op, int c) noexcept {
     switch (op) {
