@@ -61,7 +61,10 @@ class LiveState;
 
 // Unsubscribes when destroyed or reset(); after reset() returns, the
 // callback is not running and will not run again (unless reset() is called
-// from inside that callback, which is allowed).
+// from inside that callback, which is allowed). subscribe() and reset() wait
+// for a callback in flight: do not call them while holding a lock that your
+// callback takes (ThreadSanitizer reports that pattern as a lock-order
+// inversion, and it can deadlock).
 class LiveSubscription {
  public:
   LiveSubscription() = default;
