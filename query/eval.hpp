@@ -24,7 +24,7 @@ namespace plasma::query {
 enum class Tri : std::uint8_t { False, True, Unknown };
 
 // Supplies what an expression reads: columns of the current row(s),
-// subquery columns, aggregate results and placeholder values.
+// subquery columns, aggregate results and parameter values.
 class ColumnSource {
  public:
   virtual ~ColumnSource() = default;

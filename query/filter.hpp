@@ -21,7 +21,7 @@ namespace plasma::query {
 class CompiledFilter {
  public:
   CompiledFilter() = default;
-  // Compiles `e` (may be empty) for rows of `table`; `params` resolves placeholders.
+  // Compiles `e` (may be empty) for rows of `table`; `params` resolves parameters.
   // REQUIRES: `e` and `params` outlive the filter (text constants are viewed, not copied).
   CompiledFilter(const Expr& e, const TableSpec& table, const std::vector<Value>& params);
 

@@ -930,7 +930,7 @@ LiveQuery SelectBuilder::live(LiveOptions options) const {
     throw Error(ErrorCode::InvalidArgument, "live(): build live queries from a Database, not inside a transaction");
   }
   auto plan = detail::planQuery(*context_.db, *spec_, context_.auth_ctx.get());
-  if (plan->params > 0) throw Error(ErrorCode::InvalidArgument, "live(): a live query cannot have param() placeholders");
+  if (plan->params > 0) throw Error(ErrorCode::InvalidArgument, "live(): a live query cannot have param() parameters");
   auto hub = detail::hubOf(*context_.db);
   auto state = std::make_shared<detail::LiveState>(hub, std::move(plan), std::move(options));
   hub->add(state);

@@ -101,7 +101,7 @@ struct QueryPlan {
   std::int64_t limit = -1;
   std::int64_t offset = 0;
   bool plain = false;            // one table, whole rows: rows()/forEachRow() allowed
-  std::uint32_t params = 0;      // number of placeholders
+  std::uint32_t params = 0;      // number of parameters
   std::string explain;
 };
 

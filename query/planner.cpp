@@ -570,7 +570,7 @@ std::shared_ptr<const QueryPlan> planQuery(DatabaseImpl& db, const QuerySpec& sp
   }
   for (const auto& o : spec.order) checkRefs(o.expr, all, "orderBy", true, false, params);
   for (const auto& p : spec.projection) checkRefs(p.expr, all, "select '" + p.alias + "'", true, false, params);
-  if (const auto& sub = plan->sources.front().subquery) params = std::max(params, sub->params);  // shared placeholders
+  if (const auto& sub = plan->sources.front().subquery) params = std::max(params, sub->params);  // shared parameters
   plan->params = params;
 
   expandProjection(*plan, spec);

@@ -28,7 +28,7 @@ enum class ExprOp : std::uint8_t {
   Like,       // children[0] LIKE pattern (values[0], Text)
   ColRef,     // a column of a subquery: alias.name (query.hpp: colRef)
   Aggregate,  // count/sum/avg/min/max over children[0] (none for count())
-  Param,      // a placeholder bound at execution (query.hpp: param)
+  Param,      // a parameter bound at execution (query.hpp: param)
 };
 
 enum class AggregateFn : std::uint8_t { CountStar, Count, Sum, Avg, Min, Max };
@@ -60,7 +60,7 @@ struct ExprNode {
   std::vector<Value> values;         // InArray list; Like pattern
   AggregateFn aggregate = AggregateFn::CountStar;  // Aggregate
   std::string alias, name;           // ColRef: subquery alias and column name
-  std::uint32_t param = 0;           // Param: placeholder index
+  std::uint32_t param = 0;           // Param: parameter index
 };
 
 }  // namespace plasma

@@ -55,7 +55,7 @@ struct QueryPlan;
 
 class Table;
 
-// ---- aggregates, subquery columns, placeholders -------------------------------
+// ---- aggregates, subquery columns, parameters -------------------------------
 
 Expr count();           // count(*)
 Expr count(Expr e);     // non-NULL values of e
@@ -76,7 +76,7 @@ Expr max(const Column<K>& c) { return max(c.expr()); }
 
 // A column of a subquery named by fromSubquery(inner, alias).
 Expr colRef(std::string alias, std::string column);
-// Placeholder number `index`, bound with PreparedQuery::bind.
+// Parameter number `index`, bound with PreparedQuery::bind.
 Expr param(std::uint32_t index);
 
 // ---- ordering -----------------------------------------------------------------
@@ -260,7 +260,7 @@ class SelectBuilder {
   std::shared_ptr<detail::QuerySpec> spec_;
 };
 
-// A planned query with placeholders (param(i)); bind and run it repeatedly.
+// A planned query with parameters (param(i)); bind and run it repeatedly.
 // Bound to the database it was prepared on; runs in a fresh read transaction
 // or in the transaction given to runIn.
 class PreparedQuery {

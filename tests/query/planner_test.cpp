@@ -511,7 +511,7 @@ TEST_CASE("every plan returns what a brute-force filter and sort returns", "[que
 
 TEST_CASE("prepared queries: bind, rebind, run again", "[query][planner][prepared]") {
   Fixture fx(99, 300);
-  // An index equality with a placeholder.
+  // An index equality with a parameter.
   PreparedQuery byCat = fx.db.select().from(items).where(eq(items.cat, param(0))).orderBy(asc(items.id)).prepare();
   CHECK(accessLine(byCat.explain()) == "SEARCH items USING INDEX by_cat (cat = ?0)");
   for (std::int64_t k : {3, 0, 9, 3, 42}) {
@@ -543,7 +543,7 @@ TEST_CASE("prepared queries: bind, rebind, run again", "[query][planner][prepare
     CHECK(n == before + 1);
   });
 
-  // Primary key with a placeholder.
+  // Primary key with a parameter.
   PreparedQuery byId = fx.db.select({{"id", items.id}, {"score", items.score}}).from(items).where(eq(items.id, param(0))).prepare();
   CHECK(accessLine(byId.explain()) == "SEARCH items USING PRIMARY KEY (id = ?0)");
   for (int i = 0; i < 20; ++i) {
@@ -558,7 +558,7 @@ TEST_CASE("prepared queries: bind, rebind, run again", "[query][planner][prepare
     }
   }
 
-  // A range with two placeholders, ordered through the index, with a limit.
+  // A range with two parameters, ordered through the index, with a limit.
   PreparedQuery range = fx.db.select()
                             .from(items)
                             .where(and_(gte(items.score, param(0)), lt(items.score, param(1))))
@@ -581,10 +581,10 @@ TEST_CASE("prepared queries: bind, rebind, run again", "[query][planner][prepare
     for (const auto* w : want) want_ids.push_back(w->id);
     CHECK(qtest::idList(range.rows()) == want_ids);
   }
-  // Binding a placeholder the query does not have.
+  // Binding a parameter the query does not have.
   expectError([&] { range.bind(2, Value(1)); }, ErrorCode::InvalidArgument, {"bind(2)"});
 
-  // Placeholders in a projection and in having.
+  // Parameters in a projection and in having.
   PreparedQuery groups = fx.db.select({{"cat", items.cat}, {"n", count()}, {"tag", param(1)}})
                              .from(items)
                              .groupBy(items.cat)

@@ -237,9 +237,9 @@ TEST_CASE("a subquery builder is captured by value", "[query][subquery]") {
   });
 }
 
-TEST_CASE("placeholders inside a subquery are bound through the outer prepared query", "[query][subquery][prepared]") {
+TEST_CASE("parameters inside a subquery are bound through the outer prepared query", "[query][subquery][prepared]") {
   Fixture fx;
-  // Only the subquery has a placeholder.
+  // Only the subquery has a parameter.
   const auto inner = fx.db.select({{"id", orders.id}}).from(orders).where(eq(orders.customer, param(0)));
   PreparedQuery p = fx.db.select({{"k", count()}}).fromSubquery(inner, "s").prepare();
   for (auto [cust, n] : std::vector<std::pair<const char*, int>>{{"c1", 3}, {"c2", 2}, {"c4", 0}}) {
@@ -249,7 +249,7 @@ TEST_CASE("placeholders inside a subquery are bound through the outer prepared q
     if (err != "no error") break;
     CHECK(p.all().rows.at(0)["k"] == Value(n));
   }
-  // Placeholders on both levels.
+  // Parameters on both levels.
   const auto big = fx.db.select({{"id", orders.id}, {"amt", orders.amount}}).from(orders).where(gte(orders.amount, param(0)));
   PreparedQuery q = fx.db.select({{"k", count()}}).fromSubquery(big, "s").where(lt(colRef("s", "amt"), param(1))).prepare();
   q.bind(0, Value(5)).bind(1, Value(20));
