@@ -279,7 +279,7 @@ TEST_CASE("errors: malformed builders", "[query][errors]") {
               {"leftJoin(others)", "ON"});
   expectError([&] { (void)fx.db.select().from(notes).groupBy({Expr()}); }, ErrorCode::InvalidArgument, {"groupBy"});
   expectError([&] { (void)count(Expr()); }, ErrorCode::InvalidArgument, {"count"});
-  // A prepared query bound past its placeholders.
+  // A prepared query bound past its parameters.
   PreparedQuery p = fx.db.select().from(notes).where(eq(notes.n, param(0))).prepare();
   expectError([&] { p.bind(1, Value(1)); }, ErrorCode::InvalidArgument, {"bind(1)", "1 parameter"});
   p.bind(0, Value(0));
