@@ -113,8 +113,12 @@ class Runner {
   }
 
   // Drives the access path; `sink` gets each joined, filtered tuple.
-  void run(const std::function<void(Tuple&)>& sink) {
-    sink_ = &sink;
+  // The sink is called through a plain function pointer (no std::function
+  // allocation per run: point lookups are short).
+  template <class F>
+  void run(F&& sink) {
+    sink_ctx_ = &sink;
+    sink_fn_ = [](void* ctx, Tuple& t) { (*static_cast<std::remove_reference_t<F>*>(ctx))(t); };
     try {
       access();
     } catch (const Stop&) {
@@ -353,7 +357,7 @@ class Runner {
   void join(std::size_t j) {
     if (j == plan_.joins.size()) {
       if (plan_.post_filter && !query::matches(plan_.post_filter, tuple_)) return;
-      (*sink_)(tuple_);
+      sink_fn_(sink_ctx_, tuple_);
       return;
     }
     const JoinStep& step = plan_.joins[j];
@@ -687,7 +691,8 @@ class Runner {
   TxnState& txn_;
   const std::vector<Value>& params_;
   Tuple tuple_;
-  const std::function<void(Tuple&)>* sink_ = nullptr;
+  void* sink_ctx_ = nullptr;
+  void (*sink_fn_)(void*, Tuple&) = nullptr;
   query::CompiledFilter filter_;
   bool ordered_ = false;
   std::vector<std::unique_ptr<HashTable>> hash_tables_;
