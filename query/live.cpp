@@ -109,14 +109,20 @@ class SelectMaintainer final : public Maintainer {
  public:
   explicit SelectMaintainer(std::shared_ptr<const QueryPlan> plan) : plan_(std::move(plan)), ordered_(Cmp{this}) {}
 
+  // A limited query keeps only the matching rows that sort at or before a
+  // bound (at most capacity(): the window plus a margin) — always the exact
+  // set of matching rows up to `bound_`, so its first offset + limit rows
+  // are the window. No bound: the set is the whole result.
   void init(TxnState& snapshot) override {
     ordered_.clear();
     by_id_.clear();
     RowScanner scanner(snapshot, *plan_->sources.front().table);
     while (scanner.next()) add(scanner.row());
+    bound_.reset();
+    trim();
   }
 
-  bool apply(const CommitEvent& event, TxnState* /*snapshot*/) override {
+  bool apply(const CommitEvent& event, TxnState* snapshot) override {
     const TableSpec* table = plan_->sources.front().table->spec;
     bool touched = false;
     for (const auto& c : event.changes) {
@@ -133,7 +139,15 @@ class SelectMaintainer final : public Maintainer {
           by_id_.erase(it);
         }
       }
-      if (is) insert(c.after->view());
+      if (is) insertIfInPrefix(c.after->view());
+      touched = true;
+    }
+    trim();
+    // The window ran short while rows past the prefix exist: refill the
+    // prefix from this commit's snapshot (a bounded scan of the table).
+    if (bound_ && static_cast<std::int64_t>(ordered_.size()) < plan_->offset + plan_->limit) {
+      if (snapshot == nullptr) throw Error(ErrorCode::Storage, "live query: no snapshot to refill the window");
+      init(*snapshot);
       touched = true;
     }
     return touched;
@@ -171,6 +185,42 @@ class SelectMaintainer final : public Maintainer {
     }
   };
 
+  std::size_t capacity() const {
+    if (plan_->limit < 0) return std::numeric_limits<std::size_t>::max();
+    return static_cast<std::size_t>(plan_->offset + 2 * plan_->limit + 16);
+  }
+
+  // Drops entries past the capacity; the bound becomes the last kept row
+  // (every dropped or unknown matching row sorts after it).
+  void trim() {
+    if (ordered_.size() <= capacity()) return;
+    while (ordered_.size() > capacity()) {
+      auto last = std::prev(ordered_.end());
+      const std::string id = (*last)->id;
+      ordered_.erase(last);
+      by_id_.erase(id);
+    }
+    const Entry* last = *std::prev(ordered_.end());
+    bound_ = Entry{last->id, last->keys, {}};
+  }
+
+  // A matching row joins the set unless it sorts past the bound.
+  void insertIfInPrefix(const RowView& row) {
+    if (bound_) {
+      Entry probe = makeEntry(row);
+      if (Cmp{this}(&*bound_, &probe)) return;
+    }
+    insert(row);
+  }
+
+  Entry makeEntry(const RowView& row) const {
+    const query::RowSource src(row);
+    Entry e;
+    e.id = std::string(row.id());
+    for (const auto& o : plan_->order) e.keys.push_back(query::evalValue(o.expr, src));
+    return e;
+  }
+
   bool matches(const RowView& row) const {
     return !plan_->source_filter || query::matches(plan_->source_filter, query::RowSource(row));
   }
@@ -198,6 +248,7 @@ class SelectMaintainer final : public Maintainer {
   std::shared_ptr<const QueryPlan> plan_;
   std::set<const Entry*, Cmp> ordered_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> by_id_;
+  std::optional<Entry> bound_;
 };
 
 // Aggregate class: per-group accumulators, updated by inverse.
