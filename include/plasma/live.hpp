@@ -8,8 +8,10 @@
 // - Select (one table; where, orderBy, limit/offset, projection): each
 //   committed change is tested against the predicate before and after and
 //   the row is inserted, moved or removed by its sort key (order terms, then
-//   id). The maintained state is the set of matching rows (ordered); the
-//   window [offset, offset + limit) is read from it.
+//   id). The maintained state is the ordered set of matching rows — for a
+//   limited query only those up to a bound (the window plus a margin),
+//   refilled from the commit's snapshot (a table scan) when the window runs
+//   short; the window [offset, offset + limit) is read from it.
 // - Aggregate (one table; groupBy, count/sum/avg/min/max, having): per-group
 //   accumulators updated by inverse (count, sum, avg) or through a counted
 //   multiset (min, max); groups appear and disappear; having, order and
