@@ -28,9 +28,6 @@ std::string latestKey(std::string_view table, std::string_view id) {
   return k;
 }
 
-struct XxHash {
-  std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
-};
 
 std::uint64_t readHead(const lmdb::Txn& txn, MDB_dbi meta) {
   auto v = txn.get(meta, "head");
@@ -145,7 +142,7 @@ std::vector<Change> Database::changesSince(std::uint64_t cookie) const {
     impl_->requireReady();
     std::vector<Change> out;
     // (table \0 id) -> position in `out` of that row's newest entry so far.
-    std::unordered_map<std::string, std::size_t, detail::XxHash> newest;
+    std::unordered_map<std::string, std::size_t, detail::KeyHash> newest;
     std::vector<bool> superseded;
     lmdb::Cursor cur(r.state().txn, impl_->changes);
     for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
@@ -173,7 +170,7 @@ CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
   CompactionResult result;
   // For rows changed again above the horizon: the newest version seen so far
   // at or below it (any older one is superseded within the horizon).
-  std::unordered_map<std::string, std::uint64_t, detail::XxHash> newest_below;
+  std::unordered_map<std::string, std::uint64_t, detail::KeyHash> newest_below;
   std::uint64_t next = 1;
   bool done = false;
   // In batches, so that writers are never held up for long.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <flatbuffers/flatbuffers.h>
+#include <xxhash.h>
 
 #include "engine/catalog.hpp"
 #include "engine/lmdb.hpp"
@@ -18,6 +19,11 @@
 #include "plasma/database.hpp"
 
 namespace plasma::detail {
+
+// Hashes encoded keys (table \0 id, index keys) for in-memory maps.
+struct KeyHash {
+  std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
+};
 
 // Named limits, with the reason for each.
 struct Limits {

@@ -165,7 +165,9 @@ Tri fromOrder(ExprOp op, int c) {
   }
 }
 
-ExprOp mirror(ExprOp op) {
+}  // namespace
+
+ExprOp mirrorComparison(ExprOp op) noexcept {
   switch (op) {
     case ExprOp::Gt: return ExprOp::Lt;
     case ExprOp::Gte: return ExprOp::Lte;
@@ -174,6 +176,17 @@ ExprOp mirror(ExprOp op) {
     default: return op;
   }
 }
+
+void flattenAnd(const Expr& e, std::vector<Expr>& out) {
+  if (!e) return;
+  if (e.node().op == ExprOp::And) {
+    for (const auto& c : e.node().children) flattenAnd(c, out);
+  } else {
+    out.push_back(e);
+  }
+}
+
+namespace {
 
 // column <op> constant, read in place from the stored row: no Value copies.
 // Returns false when the fast path does not apply.
@@ -210,7 +223,7 @@ Tri evalCompare(const ExprNode& n, const ColumnSource& src) {
       return fast;
     }
   } else if (r.op == ExprOp::Column) {
-    if (const Value* k = constantOf(l, src); k != nullptr && !k->isNull() && compareInPlace(r, mirror(n.op), *k, src, &fast)) {
+    if (const Value* k = constantOf(l, src); k != nullptr && !k->isNull() && compareInPlace(r, mirrorComparison(n.op), *k, src, &fast)) {
       return fast;
     }
   }

@@ -61,6 +61,12 @@ int compareForSort(const Value& a, const Value& b);
 
 bool likeMatch(std::string_view text, std::string_view pattern) noexcept;
 
+// Appends the conjuncts of a top-level AND tree (e itself when not an AND;
+// nothing when e is empty).
+void flattenAnd(const Expr& e, std::vector<Expr>& out);
+// The comparison with its operands swapped: a < b  <=>  b > a.
+ExprOp mirrorComparison(ExprOp op) noexcept;
+
 // Checks that every column the expression names belongs to `table`;
 // throws Error(UnknownColumn) naming the foreign column otherwise.
 void checkColumnsBelongTo(const Expr& e, const TableSpec& table);

@@ -24,9 +24,6 @@ namespace plasma::detail {
 
 namespace {
 
-struct XxHash {
-  std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
-};
 
 // The rows joined so far: one slot per source.
 class Tuple final : public query::ColumnSource {
@@ -430,7 +427,7 @@ class Runner {
     }
   }
 
-  using HashTable = std::unordered_map<std::string, std::vector<RowView>, XxHash>;
+  using HashTable = std::unordered_map<std::string, std::vector<RowView>, KeyHash>;
 
   // Built once per run: the joined table's rows by join key. The views stay
   // valid for the transaction.
@@ -648,7 +645,7 @@ class Runner {
   };
 
   void aggregate(const std::function<bool(std::vector<Value>&&)>& out) {
-    std::unordered_map<std::string, std::size_t, XxHash> index;
+    std::unordered_map<std::string, std::size_t, KeyHash> index;
     std::vector<Group> groups;
     if (plan_.group_by.empty()) groups.push_back(Group{{}, std::vector<Acc>(plan_.aggregates.size())});
     std::string key;

@@ -6,25 +6,6 @@ namespace plasma::query {
 
 namespace {
 
-void flatten(const Expr& e, std::vector<Expr>& out) {
-  if (!e) return;
-  if (e.node().op == ExprOp::And) {
-    for (const auto& c : e.node().children) flatten(c, out);
-  } else {
-    out.push_back(e);
-  }
-}
-
-ExprOp mirrored(ExprOp op) {
-  switch (op) {
-    case ExprOp::Gt: return ExprOp::Lt;
-    case ExprOp::Gte: return ExprOp::Lte;
-    case ExprOp::Lt: return ExprOp::Gt;
-    case ExprOp::Lte: return ExprOp::Gte;
-    default: return op;
-  }
-}
-
 const Value* constant(const ExprNode& n, const std::vector<Value>& params) {
   if (n.op == ExprOp::Literal) return &n.value;
   if (n.op == ExprOp::Param && n.param < params.size()) return &params[n.param];
@@ -35,7 +16,7 @@ const Value* constant(const ExprNode& n, const std::vector<Value>& params) {
 
 CompiledFilter::CompiledFilter(const Expr& e, const TableSpec& table, const std::vector<Value>& params) {
   std::vector<Expr> terms;
-  flatten(e, terms);
+  flattenAnd(e, terms);
   for (const auto& term : terms) {
     const ExprNode& n = term.node();
     if (n.op >= ExprOp::Eq && n.op <= ExprOp::Lte) {
@@ -44,7 +25,7 @@ CompiledFilter::CompiledFilter(const Expr& e, const TableSpec& table, const std:
       ExprOp op = n.op;
       if (col->op != ExprOp::Column) {
         std::swap(col, other);
-        op = mirrored(op);
+        op = mirrorComparison(op);
       }
       const Value* k = constant(*other, params);
       if (col->op == ExprOp::Column && col->table == &table && k != nullptr && !k->isNull()) {

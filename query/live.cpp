@@ -42,6 +42,9 @@ namespace {
 // max_readers; past it the queue coalesces into one recompute.
 constexpr std::size_t kQueueMax = 32;
 
+// Exact integer sums under inverse updates (GCC/Clang extension).
+__extension__ typedef __int128 Int128;
+
 IvmClass classify(const QueryPlan& plan) {
   const bool one_table = plan.sources.size() == 1 && plan.sources.front().table != nullptr;
   if (!one_table) return IvmClass::None;
@@ -319,7 +322,7 @@ class AggregateMaintainer final : public Maintainer {
   struct Acc {
     std::int64_t count = 0;     // non-NULL inputs (rows for count())
     std::int64_t reals = 0;     // inputs that were reals
-    __int128 isum = 0;
+    Int128 isum = 0;
     double dsum = 0;
     std::map<std::string, std::pair<Value, std::int64_t>> multiset;  // min/max: value -> occurrences
   };
@@ -398,7 +401,7 @@ class AggregateMaintainer final : public Maintainer {
           a.dsum += sign * v.asReal();
         } else if (v.kind() == Kind::Integer || v.kind() == Kind::Boolean) {
           const std::int64_t x = v.kind() == Kind::Integer ? v.asInt() : (v.asBool() ? 1 : 0);
-          a.isum += static_cast<__int128>(sign) * x;  // 128 bits: exact under any order of updates
+          a.isum += static_cast<Int128>(sign) * x;  // 128 bits: exact under any order of updates
         } else {
           throw Error(ErrorCode::TypeMismatch, std::string(aggregateName(agg.aggregate)) + "(): " +
                                                    std::string(kindName(v.kind())) + " is not a number");
@@ -529,14 +532,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     if (cls_ == IvmClass::None || !plan_->source_filter) return std::nullopt;
     const TableSpec* table = plan_->sources.front().table->spec;
     std::vector<Expr> terms;
-    std::function<void(const Expr&)> flat = [&](const Expr& e) {
-      if (e.node().op == ExprOp::And) {
-        for (const auto& c : e.node().children) flat(c);
-      } else {
-        terms.push_back(e);
-      }
-    };
-    flat(plan_->source_filter);
+    query::flattenAnd(plan_->source_filter, terms);
     for (const auto& t : terms) {
       const ExprNode& n = t.node();
       if (n.op != ExprOp::Eq) continue;

@@ -22,15 +22,6 @@ namespace {
 
 [[noreturn]] void fail(ErrorCode code, const std::string& msg) { throw Error(code, msg); }
 
-void flatten(const Expr& e, std::vector<Expr>& out) {
-  if (!e) return;
-  if (e.node().op == ExprOp::And) {
-    for (const auto& c : e.node().children) flatten(c, out);
-  } else {
-    out.push_back(e);
-  }
-}
-
 Expr conjunction(const std::vector<Expr>& terms) {
   if (terms.empty()) return Expr();
   return terms.size() == 1 ? terms[0] : and_(terms);
@@ -188,8 +179,7 @@ Conditions gather(const std::vector<Expr>& terms, const TableSpec& t) {
       if (col->op != ExprOp::Column) {  // constant <op> column: mirror it
         col = &n.children[1].node();
         value = &n.children[0];
-        op = op == ExprOp::Gt ? ExprOp::Lt : op == ExprOp::Gte ? ExprOp::Lte : op == ExprOp::Lt ? ExprOp::Gt
-                                                                          : op == ExprOp::Lte ? ExprOp::Gte : op;
+        op = query::mirrorComparison(op);
       }
       if (col->op != ExprOp::Column || col->table != &t || !isConstant(value->node())) continue;
       if (!seekable(value->node(), t.columns[col->column].kind())) continue;
@@ -369,7 +359,7 @@ JoinStep planJoin(const QueryPlan& plan, std::size_t source, JoinKind kind, cons
   step.on = on;
   const BoundTable& t = *plan.sources[source].table;
   std::vector<Expr> terms;
-  flatten(on, terms);
+  query::flattenAnd(on, terms);
   for (const auto& term : terms) {
     const ExprNode& n = term.node();
     if (n.op != ExprOp::Eq) continue;
@@ -600,7 +590,7 @@ std::shared_ptr<const QueryPlan> planQuery(DatabaseImpl& db, const QuerySpec& sp
 
   // WHERE: conjuncts on the from source alone filter it as it is read.
   std::vector<Expr> terms, source_terms, post_terms;
-  flatten(spec.where, terms);
+  query::flattenAnd(spec.where, terms);
   for (const auto& t : terms) (referencesOnly(t, *plan, 0) ? source_terms : post_terms).push_back(t);
   if (plan->sources.front().auth) source_terms.push_back(plan->sources.front().auth);
   plan->source_filter = conjunction(source_terms);
