@@ -75,6 +75,43 @@ void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, s
   if (s.log_arena.size() >= Limits::kLogBufferBytes) flushLog(s);
 }
 
+std::string confirmLatestKey(std::string_view group, std::string_view client) {
+  // The pseudo-table "\x01" cannot clash with a table name (names are identifiers).
+  std::string k("\x01\0", 2);
+  k.append(group).push_back('\0');
+  k.append(client);
+  return k;
+}
+
+std::uint64_t DatabaseImpl::appendConfirm(TxnState& s, std::string_view group, std::string_view client,
+                                          std::int64_t mutation_id) {
+  if (!s.head) s.head = readHead(s.txn, meta);
+  const std::uint64_t version = *s.head + 1;
+  auto& b = s.entry_builder;
+  b.Clear();
+  const auto g = b.CreateString(group);
+  const auto c = b.CreateString(client);
+  fbs::ChangeEntryBuilder e(b);
+  e.add_op(fbs::ChangeOp::Confirm);
+  e.add_client_group_id(g);
+  e.add_client_id(c);
+  e.add_mutation_id(mutation_id);
+  b.Finish(e.Finish());
+  TxnState::PendingEntry p;
+  p.version = version;
+  p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
+  p.entry_size = b.GetSize();
+  s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  p.latest_begin = static_cast<std::uint32_t>(s.log_arena.size());
+  s.log_arena.append(confirmLatestKey(group, client));
+  p.latest_size = static_cast<std::uint32_t>(s.log_arena.size() - p.latest_begin);
+  s.log_pending.push_back(p);
+  s.head = version;
+  s.head_dirty = true;
+  if (s.log_arena.size() >= Limits::kLogBufferBytes) flushLog(s);
+  return version;
+}
+
 void DatabaseImpl::flushLog(TxnState& s) {
   const std::string_view arena(s.log_arena);
   for (const auto& p : s.log_pending) {
@@ -98,7 +135,9 @@ Change DatabaseImpl::decodeChange(std::uint64_t version, std::string_view bytes)
   const auto* e = fbs::GetChangeEntry(bytes.data());
   Change c;
   c.version = version;
-  c.op = e->op() == fbs::ChangeOp::Del ? ChangeOp::Del : ChangeOp::Put;
+  c.op = e->op() == fbs::ChangeOp::Del ? ChangeOp::Del
+         : e->op() == fbs::ChangeOp::Confirm ? ChangeOp::Confirm
+                                              : ChangeOp::Put;
   c.table = e->table() ? e->table()->str() : std::string();
   c.id = e->id() ? e->id()->str() : std::string();
   c.client_group_id = e->client_group_id() ? e->client_group_id()->str() : std::string();
@@ -147,6 +186,7 @@ std::vector<Change> Database::changesSince(std::uint64_t cookie) const {
     lmdb::Cursor cur(r.state().txn, impl_->changes);
     for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
       Change c = impl_->decodeChange(keys::decodeU64(cur.key()), cur.value());
+      if (c.op == ChangeOp::Confirm) continue;  // sync bookkeeping, not a row
       auto [it, inserted] = newest.try_emplace(detail::latestKey(c.table, c.id), out.size());
       if (!inserted) {
         superseded[it->second] = true;
@@ -193,7 +233,9 @@ CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
           }
           next = version + 1;
           const Change c = impl_->decodeChange(version, cur.value());
-          std::string key = detail::latestKey(c.table, c.id);
+          // Confirm entries fold like rows, per client: the newest stays.
+          std::string key = c.op == ChangeOp::Confirm ? detail::confirmLatestKey(c.client_group_id, c.client_id)
+                                                      : detail::latestKey(c.table, c.id);
           auto newest = s.txn.get(impl_->latest, key);
           const std::uint64_t latest = newest ? keys::decodeU64(lmdb::toView(*newest)) : version;
           if (latest <= h) {
@@ -233,6 +275,7 @@ Snapshot Database::snapshotAsOf(std::uint64_t cookie) const {
       const std::uint64_t version = keys::decodeU64(cur.key());
       if (version > cookie) break;
       Change c = impl_->decodeChange(version, cur.value());
+      if (c.op == ChangeOp::Confirm) continue;
       auto& rows = out[c.table];
       if (c.op == ChangeOp::Del) {
         rows.erase(c.id);

@@ -62,6 +62,96 @@ MDB_cursor* TxnState::cursor(MDB_dbi dbi) {
   return c.cursor;
 }
 
+void TxnState::beginSavepoint() {
+  checkUsable();
+  // Buffered log entries belong to the parent: write them there first, so a
+  // rollback only has to drop what the savepoint itself buffered.
+  db.flushLog(*this);
+  SavepointMark mark;
+  mark.head = head;
+  mark.head_dirty = head_dirty;
+  mark.changes_size = changes.size();
+  mark.capture_undo_size = capture_undo.size();
+  mark.context = context;
+  lmdb::Txn child = lmdb::Txn::beginNested(db.env, txn);
+  mark.parent = std::exchange(txn, std::move(child));
+  // LMDB shadows the parent's open cursors into the child and restores them
+  // when it ends; cursors opened inside the child die with it.
+  saved_cursors_.push_back(cursors_);
+  savepoints.push_back(std::move(mark));
+}
+
+void TxnState::releaseSavepoint() {
+  assert(!savepoints.empty());
+  checkUsable();
+  db.flushLog(*this);
+  SavepointMark& mark = savepoints.back();
+  try {
+    txn.commit();  // merges the child's pages into the parent
+  } catch (const std::exception& e) {
+    // The child is gone; the parent cannot be trusted to hold its writes.
+    txn = std::move(mark.parent);
+    cursors_ = std::move(saved_cursors_.back());
+    saved_cursors_.pop_back();
+    savepoints.pop_back();
+    failed = std::string("a savepoint failed to commit: ") + e.what();
+    throw;
+  }
+  txn = std::move(mark.parent);
+  cursors_ = std::move(saved_cursors_.back());
+  saved_cursors_.pop_back();
+  // Undo records for entries that predate an enclosing savepoint stay:
+  // that one may still roll back.
+  if (savepoints.size() == 1) capture_undo.clear();
+  savepoints.pop_back();
+}
+
+void TxnState::rollbackSavepoint() noexcept {
+  assert(!savepoints.empty());
+  SavepointMark& mark = savepoints.back();
+  txn.abort();
+  txn = std::move(mark.parent);
+  cursors_ = std::move(saved_cursors_.back());
+  saved_cursors_.pop_back();
+  log_arena.clear();
+  log_pending.clear();
+  head = mark.head;
+  head_dirty = mark.head_dirty;
+  failed.reset();
+  context = std::move(mark.context);
+  // Commit-observer capture: restore after-images the savepoint replaced,
+  // newest first, then forget the rows it added.
+  while (capture_undo.size() > mark.capture_undo_size) {
+    auto& [index, after] = capture_undo.back();
+    changes[index].after = std::move(after);
+    capture_undo.pop_back();
+  }
+  while (changes.size() > mark.changes_size) {
+    const RowChange& c = changes.back();
+    std::string key;
+    key.append(c.table->name).push_back('\0');
+    key.append(c.id);
+    change_index.erase(key);
+    changes.pop_back();
+  }
+  savepoints.pop_back();
+}
+
+void TxnState::checkWriteAuth(const BoundTable& t, const RowView& row, const char* action) {
+  const AuthPredicate& build = t.spec->options.auth.write;
+  if (!write_auth || !build) return;
+  auto it = write_auth_predicates.find(t.spec);
+  if (it == write_auth_predicates.end()) {
+    it = write_auth_predicates.emplace(t.spec, build(*write_auth)).first;
+    if (it->second) query::checkColumnsBelongTo(it->second, *t.spec);
+  }
+  if (!it->second) return;
+  if (!query::matches(it->second, query::RowSource(row))) {
+    throw Error(ErrorCode::Unauthorized, std::string("not allowed to ") + action + " " + t.spec->name + " '" +
+                                             std::string(row.id()) + "': auth.write rejects it");
+  }
+}
+
 void TxnState::checkUsable() const {
   if (failed) {
     throw Error(ErrorCode::InvalidArgument,
@@ -240,6 +330,9 @@ void TxnState::recordChange(const TableSpec* table, std::string_view id, std::op
   if (inserted) {
     changes.push_back(RowChange{table, std::string(id), std::move(before), std::move(after)});
   } else {
+    if (!savepoints.empty() && it->second < savepoints.back().changes_size) {
+      capture_undo.emplace_back(it->second, changes[it->second].after);
+    }
     changes[it->second].after = std::move(after);  // keep the first before-image, the last after-image
   }
 }
@@ -568,6 +661,25 @@ std::uint64_t ReadTx::count(const Table& table) const {
 }
 
 const WriteContext& Tx::context() const noexcept { return state().context; }
+
+void Tx::setContext(WriteContext context) { state().context = std::move(context); }
+
+void Tx::enforceWriteAuth(std::shared_ptr<const std::any> ctx) {
+  state().write_auth = std::move(ctx);
+  state().write_auth_predicates.clear();
+}
+
+void Tx::savepoint(const std::function<void(Tx&)>& fn) {
+  detail::TxnState& s = state();
+  s.beginSavepoint();
+  try {
+    fn(*this);
+  } catch (...) {
+    s.rollbackSavepoint();
+    throw;
+  }
+  s.releaseSavepoint();
+}
 
 QueryContext ReadTx::queryContext() const { return QueryContext{&state_->db, state_, nullptr}; }
 

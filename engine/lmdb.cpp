@@ -99,6 +99,13 @@ Txn Txn::beginWrite(const Env& env) {
   return Txn(txn, false);
 }
 
+Txn Txn::beginNested(const Env& env, const Txn& parent) {
+  assert(parent.txn_ != nullptr && !parent.read_only_);
+  MDB_txn* txn = nullptr;
+  check(mdb_txn_begin(env.get(), parent.txn_, 0, &txn), "beginning a nested transaction");
+  return Txn(txn, false);
+}
+
 Txn& Txn::operator=(Txn&& o) noexcept {
   if (this != &o) {
     abort();

@@ -83,6 +83,10 @@ class Txn {
   Txn() = default;
   static Txn beginRead(const Env& env);
   static Txn beginWrite(const Env& env);
+  // A transaction nested in the write transaction `parent`: until it ends,
+  // only it may be used; committing merges its writes into the parent,
+  // aborting drops them. (Not available with MDB_WRITEMAP.)
+  static Txn beginNested(const Env& env, const Txn& parent);
   Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)), read_only_(o.read_only_) {}
   Txn& operator=(Txn&& o) noexcept;
   Txn(const Txn&) = delete;

@@ -2,6 +2,7 @@
 // tables (schema + catalog slots + LMDB handles) and transaction state.
 #pragma once
 
+#include <any>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -108,6 +109,29 @@ class TxnState {
                     std::optional<OwnedRow> after);
   std::optional<std::string> failed;  // set when a statement failed: the transaction may not commit
 
+  // Authorization (Tx::enforceWriteAuth): when set, every row written is
+  // checked against its table's auth.write predicate built from this ctx.
+  std::shared_ptr<const std::any> write_auth;
+  std::unordered_map<const TableSpec*, Expr> write_auth_predicates;  // built lazily per table
+  void checkWriteAuth(const BoundTable& t, const RowView& row, const char* action);
+
+  // Savepoints (Tx::savepoint): nested LMDB transactions. While one is
+  // open, capture changes to entries that predate it are remembered here so
+  // a rollback can restore them.
+  struct SavepointMark {
+    lmdb::Txn parent;
+    std::optional<std::uint64_t> head;
+    bool head_dirty = false;
+    std::size_t changes_size = 0;
+    std::size_t capture_undo_size = 0;
+    WriteContext context;
+  };
+  std::vector<SavepointMark> savepoints;
+  std::vector<std::pair<std::size_t, std::optional<OwnedRow>>> capture_undo;
+  void beginSavepoint();
+  void releaseSavepoint();   // keeps the writes
+  void rollbackSavepoint() noexcept;  // undoes them
+
   bool writable() const noexcept { return !txn.readOnly(); }
   void checkUsable() const;
 
@@ -126,6 +150,7 @@ class TxnState {
     std::uint64_t generation = 0;
   };
   std::vector<CachedCursor> cursors_;  // indexed by dbi
+  std::vector<std::vector<CachedCursor>> saved_cursors_;  // per open savepoint: the parent's
   std::uint64_t generation_ = 0;
 };
 
@@ -161,6 +186,9 @@ class DatabaseImpl {
   // ---- change log (changelog.cpp)
   void appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
                     std::span<const std::uint8_t> row);
+  // A sync push confirmed `mutation_id` of (group, client): one entry, so
+  // the head (the pull cookie) moves even when the mutation wrote nothing.
+  std::uint64_t appendConfirm(TxnState& s, std::string_view group, std::string_view client, std::int64_t mutation_id);
   void flushLog(TxnState& s);
   std::uint64_t head(const TxnState& s) const;
   Change decodeChange(std::uint64_t version, std::string_view bytes);

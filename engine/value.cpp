@@ -56,6 +56,7 @@ std::string_view errorCodeName(ErrorCode code) noexcept {
     case ErrorCode::MutatorArgs: return "MutatorArgs";
     case ErrorCode::Storage: return "Storage";
     case ErrorCode::Poisoned: return "Poisoned";
+    case ErrorCode::Unauthorized: return "Unauthorized";
   }
   return "Unknown";
 }

@@ -154,6 +154,7 @@ class Writer {
     checkId(t, id);
     checkParents(t, values, nullptr);
     const auto bytes = encode(t, values);
+    if (s_.write_auth) s_.checkWriteAuth(t, db_.view(t, id.asText(), asView(bytes)), "insert into");
     if (!s_.txn.put(t.rows, id.asText(), asView(bytes), MDB_NOOVERWRITE)) {
       throw Error(ErrorCode::PrimaryKey, "table '" + t.spec->name + "': a row with id '" + id.asText() + "' already exists");
     }
@@ -166,6 +167,7 @@ class Writer {
   void update(BoundTable& t, const std::string& id, const Provided& provided) {
     auto current = db_.get(s_, t, id);
     assert(current.has_value());
+    if (s_.write_auth) s_.checkWriteAuth(t, *current, "update");
     std::vector<Value> old_values = decodeRow(*current);
     std::optional<OwnedRow> before;
     if (s_.capture) before = current->toOwned();
@@ -178,6 +180,7 @@ class Writer {
     }
     checkParents(t, values, &old_values);
     const auto bytes = encode(t, values);
+    if (s_.write_auth) s_.checkWriteAuth(t, db_.view(t, id, asView(bytes)), "update");
     s_.txn.put(t.rows, id, asView(bytes));
     for (const auto& index : t.indexes) {
       bool old_null = false, new_null = false;
@@ -205,6 +208,7 @@ class Writer {
     if (!deleted_.insert(t.spec->name + '\0' + id).second) return false;
     auto current = db_.get(s_, t, id);
     if (!current) return false;
+    if (s_.write_auth) s_.checkWriteAuth(t, *current, "delete from");
     const std::vector<Value> values = decodeRow(*current);
     std::optional<OwnedRow> before;
     if (s_.capture) before = current->toOwned();

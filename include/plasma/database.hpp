@@ -15,6 +15,7 @@
 // (MVCC snapshots); write transactions are serialized (one writer at a time).
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -81,7 +82,9 @@ struct WriteResult {
 
 using RowInput = std::vector<Assignment>;
 
-enum class ChangeOp : std::uint8_t { Put, Del };
+// Put/Del: a row changed. Confirm: the sync node confirmed mutation_id of
+// (client_group_id, client_id) — only logEntries() returns these.
+enum class ChangeOp : std::uint8_t { Put, Del, Confirm };
 
 struct Change {
   std::uint64_t version = 0;  // row_version
@@ -245,6 +248,20 @@ class Tx : public ReadTx {
   DeleteStatement deleteFrom(const Table& table) { return DeleteStatement(this, &table); }
 
   const WriteContext& context() const noexcept;
+  // Who the following writes are for (recorded in their change-log entries).
+  void setContext(WriteContext context);
+
+  // Checks every row written from now on against its table's auth.write
+  // predicate built from `ctx` (inserts: the new row; updates: the row
+  // before and after; deletes: the row before). A rejected write throws
+  // Error(Unauthorized) and fails like any statement. nullptr: no checks.
+  void enforceWriteAuth(std::shared_ptr<const std::any> ctx);
+
+  // Runs fn(*this) in a nested transaction: if it throws, exactly its
+  // writes are undone (rows, indexes, change log, commit-observer capture)
+  // and the exception propagates, leaving this transaction usable; if it
+  // returns, its writes become part of this transaction. Savepoints nest.
+  void savepoint(const std::function<void(Tx&)>& fn);
 };
 
 class Database {

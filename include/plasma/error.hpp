@@ -29,6 +29,7 @@ enum class ErrorCode {
   MutatorArgs,         // mutator arguments missing or of the wrong type
   Storage,             // LMDB / filesystem failure (map full, disk full, ...)
   Poisoned,            // a previous fatal storage error disabled writes
+  Unauthorized,        // a write that the table's auth.write predicate rejects
 };
 
 class Error : public std::runtime_error {

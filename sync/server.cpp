@@ -1,0 +1,488 @@
+// The server side of the sync protocol: push with group commit, pull from
+// the change log. See sync/server.hpp and docs/protocol.md.
+//
+// Storage it adds on top of the engine (docs/change_log_format.md):
+// - `_clients`: (clientGroupID \0 clientID) -> lastMutationID (i64 LE) and
+//   the row_version of that client's newest Confirm entry (u64 LE).
+// - a Confirm entry in `_changes` after each processed mutation, so the
+//   cookie moves even for a mutation that failed, pulls can cut pages at
+//   mutation boundaries, and lastMutationIDChanges comes out of the same
+//   range scan as the patch.
+#include "sync/server.hpp"
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <xxhash.h>
+
+#include "engine/keys.hpp"
+#include "engine/store.hpp"
+#include "plasma/fbs/change_entry_generated.h"
+#include "query/eval.hpp"
+
+namespace plasma::sync {
+
+namespace {
+
+using detail::DatabaseImpl;
+using detail::TxnState;
+
+std::string clientKey(std::string_view group, std::string_view client) {
+  std::string k;
+  k.reserve(group.size() + 1 + client.size());
+  k.append(group).push_back('\0');
+  k.append(client);
+  return k;
+}
+
+struct ClientRecord {
+  std::int64_t last_mutation_id = 0;
+  std::uint64_t version = 0;
+};
+
+std::optional<ClientRecord> readClient(const lmdb::Txn& txn, MDB_dbi dbi, std::string_view key) {
+  auto v = txn.get(dbi, key);
+  if (!v) return std::nullopt;
+  const std::string_view bytes = lmdb::toView(*v);
+  if (bytes.size() != 16) throw SyncError(SyncErrorKind::Internal, "_clients: malformed record");
+  ClientRecord r;
+  std::memcpy(&r.last_mutation_id, bytes.data(), 8);
+  std::memcpy(&r.version, bytes.data() + 8, 8);
+  return r;
+}
+
+void writeClient(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, const ClientRecord& r) {
+  char bytes[16];
+  std::memcpy(bytes, &r.last_mutation_id, 8);
+  std::memcpy(bytes + 8, &r.version, 8);
+  txn.put(dbi, key, std::string_view(bytes, 16));
+}
+
+void checkSchemaVersion(const SyncOptions& o, const std::string& requested) {
+  if (!o.schema_version.empty() && requested != o.schema_version) {
+    throw SyncError(SyncErrorKind::VersionNotSupported,
+                    "schema version mismatch: the client has '" + requested + "', the server '" + o.schema_version + "'",
+                    "schema");
+  }
+}
+
+std::string errorKindOf(const std::exception& e) {
+  if (const auto* pe = dynamic_cast<const Error*>(&e)) return std::string(errorCodeName(pe->code()));
+  return "MutatorError";
+}
+
+// A storage failure inside a mutation breaks the whole transaction, not
+// just that mutation.
+bool isFatal(const std::exception& e) {
+  const auto* pe = dynamic_cast<const Error*>(&e);
+  return pe != nullptr && (pe->code() == ErrorCode::Storage || pe->code() == ErrorCode::Poisoned);
+}
+
+}  // namespace
+
+// ---- the writer -----------------------------------------------------------------
+
+struct SyncServer::Impl {
+  Database& db;
+  MutatorRunner runner;
+  SyncOptions options;
+
+  struct Pending {
+    PushRequest request;
+    std::any ctx;
+    PushCallback done;
+  };
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Pending> queue;
+  bool stopping = false;
+  SyncStats stats;
+  std::thread writer;
+
+  Impl(Database& d, MutatorRunner r, SyncOptions o) : db(d), runner(std::move(r)), options(std::move(o)) {
+    if (!runner) throw Error(ErrorCode::InvalidArgument, "SyncServer: a mutator runner is required");
+    if (options.max_mutations_per_push == 0) {
+      throw Error(ErrorCode::InvalidArgument, "SyncServer: max_mutations_per_push must be at least 1");
+    }
+    if (options.max_pushes_per_commit == 0) options.max_pushes_per_commit = 1;
+    writer = std::thread([this] { run(); });
+  }
+
+  void run() {
+    std::vector<Pending> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping, and nothing left
+        while (!queue.empty() && batch.size() < options.max_pushes_per_commit) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+      commitBatch(batch);
+      batch.clear();
+    }
+  }
+
+  // One client's state while a batch is applied (a batch may hold several
+  // pushes of the same client: a retry racing the original).
+  struct ClientState {
+    std::string key;
+    ClientRecord record;
+    bool known = false;
+    bool dirty = false;
+  };
+
+  ClientState& clientState(TxnState& s, std::unordered_map<std::string, ClientState>& clients,
+                           std::string_view group, std::string_view client) {
+    std::string key = clientKey(group, client);
+    auto it = clients.find(key);
+    if (it != clients.end()) return it->second;
+    ClientState st;
+    st.key = key;
+    if (auto r = readClient(s.txn, db.impl().clients, key)) {
+      st.record = *r;
+      st.known = true;
+    }
+    return clients.emplace(std::move(key), std::move(st)).first->second;
+  }
+
+  void commitBatch(std::vector<Pending>& batch) {
+    std::vector<std::optional<PushResponse>> responses(batch.size());
+    std::vector<std::exception_ptr> errors(batch.size());
+    SyncStats delta;
+    try {
+      db.write([&](Tx& tx) {
+        TxnState& s = tx.state();
+        std::unordered_map<std::string, ClientState> clients;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          try {
+            responses[i] = applyPush(tx, s, clients, batch[i], delta);
+          } catch (const SyncError&) {
+            errors[i] = std::current_exception();  // refused as a whole; nothing of it was applied
+          }
+        }
+        for (auto& [key, st] : clients) {
+          if (st.dirty) writeClient(s.txn, db.impl().clients, st.key, st.record);
+        }
+        const std::uint64_t head = db.impl().head(s);
+        for (auto& r : responses) {
+          if (r) r->version = head;
+        }
+        tx.enforceWriteAuth(nullptr);
+        tx.setContext({});
+      });
+    } catch (...) {
+      // The commit (or a storage failure inside it) lost every push of the
+      // batch: nothing was acknowledged, clients retry.
+      std::string what = "push could not be committed";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what += std::string(": ") + e.what();
+      } catch (...) {
+      }
+      const auto failure = std::make_exception_ptr(SyncError(SyncErrorKind::Internal, what));
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!errors[i]) errors[i] = failure;
+        responses[i].reset();
+      }
+    }
+    {
+      std::lock_guard lock(mu);
+      stats.commits += 1;
+      stats.pushes += batch.size();
+      stats.mutations_applied += delta.mutations_applied;
+      stats.mutations_failed += delta.mutations_failed;
+      stats.mutations_skipped += delta.mutations_skipped;
+      stats.largest_group = std::max<std::uint64_t>(stats.largest_group, batch.size());
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (responses[i] && options.on_pushed) {
+        try {
+          options.on_pushed(batch[i].request, *responses[i]);
+        } catch (...) {
+          // A hook's failure must not turn a committed push into an error.
+        }
+      }
+      if (batch[i].done) batch[i].done(responses[i] ? &*responses[i] : nullptr, errors[i]);
+    }
+  }
+
+  PushResponse applyPush(Tx& tx, TxnState& s, std::unordered_map<std::string, ClientState>& clients,
+                         Pending& p, SyncStats& delta) {
+    const PushRequest& req = p.request;
+    // A client the server does not know, whose first mutation is not 1:
+    // the client holds state this server never had (or lost). Refuse the
+    // whole push before applying anything of it.
+    std::unordered_map<std::string_view, bool> seen;
+    for (const Mutation& m : req.mutations) {
+      if (!seen.emplace(m.client_id, true).second) continue;  // only a client's first mutation tells
+      ClientState& st = clientState(s, clients, req.client_group_id, m.client_id);
+      if (!st.known && !st.dirty && m.id > 1) {
+        throw SyncError(SyncErrorKind::ClientStateNotFound,
+                        "client '" + m.client_id + "' of group '" + req.client_group_id +
+                            "' is unknown to this server, but its mutations start at id " + std::to_string(m.id));
+      }
+    }
+    PushResponse out;
+    out.results.reserve(req.mutations.size());
+    tx.enforceWriteAuth(p.ctx.has_value() ? std::make_shared<const std::any>(p.ctx) : nullptr);
+    std::unordered_map<std::string_view, std::string> stopped;  // client -> why
+    std::size_t applied_new = 0;
+    for (const Mutation& m : req.mutations) {
+      MutationResult r{m.client_id, m.id, MutationOutcome::Applied, {}, {}};
+      ClientState& st = clientState(s, clients, req.client_group_id, m.client_id);
+      const std::int64_t last = st.record.last_mutation_id;
+      if (auto it = stopped.find(m.client_id); it != stopped.end()) {
+        r.outcome = MutationOutcome::Rejected;
+        r.error = "MutationIDGap";
+        r.message = it->second;
+      } else if (m.id <= last) {
+        r.outcome = MutationOutcome::Skipped;
+        ++delta.mutations_skipped;
+      } else if (m.id > last + 1) {
+        r.outcome = MutationOutcome::Rejected;
+        r.error = "MutationIDGap";
+        r.message = "client '" + m.client_id + "': expected mutation id " + std::to_string(last + 1) + ", got " +
+                    std::to_string(m.id) + "; its later mutations in this push were not processed";
+        stopped.emplace(m.client_id, r.message);
+      } else if (applied_new >= options.max_mutations_per_push) {
+        r.outcome = MutationOutcome::Deferred;
+      } else {
+        ++applied_new;
+        tx.setContext(WriteContext{req.client_group_id, m.client_id, m.id});
+        try {
+          tx.savepoint([&](Tx& inner) {
+            runner(inner, MutatorCallInfo{m.name, m.args, p.ctx, req.client_group_id, m.client_id, m.id});
+          });
+          ++delta.mutations_applied;
+        } catch (const std::exception& e) {
+          if (isFatal(e)) throw;
+          r.outcome = MutationOutcome::Failed;
+          r.error = errorKindOf(e);
+          r.message = e.what();
+          ++delta.mutations_failed;
+        }
+        // Applied or failed, the id is used up: the client must not resend it.
+        st.record.version = db.impl().appendConfirm(s, req.client_group_id, m.client_id, m.id);
+        st.record.last_mutation_id = m.id;
+        st.dirty = true;
+      }
+      out.results.push_back(std::move(r));
+    }
+    for (const Mutation& m : req.mutations) {
+      out.last_mutation_ids[m.client_id] =
+          clientState(s, clients, req.client_group_id, m.client_id).record.last_mutation_id;
+    }
+    return out;
+  }
+};
+
+SyncServer::SyncServer(Database& db, MutatorRunner runner, SyncOptions options)
+    : impl_(std::make_unique<Impl>(db, std::move(runner), std::move(options))) {}
+
+SyncServer::~SyncServer() { stop(); }
+
+void SyncServer::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->writer.joinable()) impl_->writer.join();
+}
+
+void SyncServer::pushAsync(PushRequest request, std::any ctx, PushCallback done) {
+  try {
+    checkSchemaVersion(impl_->options, request.schema_version);
+    if (request.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "push: clientGroupID is empty");
+  } catch (...) {
+    done(nullptr, std::current_exception());
+    return;
+  }
+  {
+    std::unique_lock lock(impl_->mu);
+    if (impl_->stopping) {
+      lock.unlock();
+      done(nullptr, std::make_exception_ptr(SyncError(SyncErrorKind::Unavailable, "the server is shutting down")));
+      return;
+    }
+    impl_->queue.push_back(Impl::Pending{std::move(request), std::move(ctx), std::move(done)});
+  }
+  impl_->cv.notify_one();
+}
+
+PushResponse SyncServer::push(PushRequest request, std::any ctx) {
+  std::promise<PushResponse> promise;
+  auto future = promise.get_future();
+  pushAsync(std::move(request), std::move(ctx), [&promise](PushResponse* r, std::exception_ptr e) {
+    if (e) {
+      promise.set_exception(e);
+    } else {
+      promise.set_value(std::move(*r));
+    }
+  });
+  return future.get();
+}
+
+std::int64_t SyncServer::lastMutationID(std::string_view group, std::string_view client) const {
+  return impl_->db.read([&](ReadTx& r) {
+    auto rec = readClient(r.state().txn, impl_->db.impl().clients, clientKey(group, client));
+    return rec ? rec->last_mutation_id : std::int64_t{0};
+  });
+}
+
+SyncStats SyncServer::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+Database& SyncServer::database() const noexcept { return impl_->db; }
+const SyncOptions& SyncServer::options() const noexcept { return impl_->options; }
+
+// ---- pull ----------------------------------------------------------------------
+
+namespace {
+
+// (table, id) of a change-log entry, viewing the entry's bytes.
+struct RowKey {
+  std::string_view table;
+  std::string_view id;
+  bool operator==(const RowKey&) const = default;
+};
+struct RowKeyHash {
+  std::size_t operator()(const RowKey& k) const noexcept {
+    return static_cast<std::size_t>(XXH3_64bits_withSeed(k.id.data(), k.id.size(), k.table.size()) ^
+                                    XXH3_64bits(k.table.data(), k.table.size()));
+  }
+};
+
+struct NewestEntry {
+  const fbs::ChangeEntry* entry;
+  std::size_t order;  // position of its newest version among the kept rows
+};
+
+}  // namespace
+
+PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx) const {
+  const SyncOptions& o = impl_->options;
+  checkSchemaVersion(o, req.schema_version);
+  if (req.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "pull: clientGroupID is empty");
+  DatabaseImpl& impl = impl_->db.impl();
+  PullResponse out = impl_->db.read([&](ReadTx& r) {
+    impl.requireReady();
+    TxnState& s = r.state();
+    PullResponse resp;
+    const std::uint64_t head = impl.head(s);
+    const std::uint64_t cookie = req.cookie.value_or(0);
+    if (cookie > head) {
+      throw SyncError(SyncErrorKind::ClientStateNotFound,
+                      "cookie " + std::to_string(cookie) + " is ahead of this server's change log (head " +
+                          std::to_string(head) + "): the server does not have the client's state");
+    }
+    const bool full = !req.cookie.has_value();
+    if (full) resp.patch.push_back(PatchOp{PatchOpKind::Clear, {}, {}, std::nullopt});
+
+    // Newest entry per row within (cookie, end], where `end` is the page's last version.
+    std::unordered_map<RowKey, std::size_t, RowKeyHash> index;  // -> rows[i]
+    std::vector<const fbs::ChangeEntry*> rows;
+    std::vector<bool> superseded;
+    std::size_t bytes = 0;
+    std::uint64_t end = cookie;
+    bool over_budget = false;
+    lmdb::Cursor cur(s.txn, impl.changes);
+    for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
+      const std::uint64_t version = keys::decodeU64(cur.key());
+      const std::string_view value = cur.value();
+      flatbuffers::Verifier v(reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
+      if (!fbs::VerifyChangeEntryBuffer(v)) {
+        throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " is malformed");
+      }
+      const auto* e = fbs::GetChangeEntry(value.data());
+      const bool confirm = e->op() == fbs::ChangeOp::Confirm;
+      const bool admin = !confirm && (e->client_id() == nullptr || e->client_id()->size() == 0);
+      // Pages end at a mutation boundary (after a Confirm) or, for writes
+      // made outside a mutation, between any two rows; a mutation bigger
+      // than twice the page budget is split too rather than growing the
+      // response without bound.
+      if (over_budget) break;
+      end = version;
+      if (confirm) {
+        if (e->client_group_id() != nullptr && e->client_group_id()->string_view() == req.client_group_id &&
+            e->client_id() != nullptr) {
+          auto& id = resp.last_mutation_id_changes[e->client_id()->str()];
+          id = std::max<std::int64_t>(id, e->mutation_id());
+        }
+        if (bytes >= o.max_pull_bytes) over_budget = true;
+        continue;
+      }
+      if (e->table() == nullptr || e->id() == nullptr) {
+        throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " has no table or id");
+      }
+      const RowKey key{e->table()->string_view(), e->id()->string_view()};
+      auto [it, inserted] = index.try_emplace(key, rows.size());
+      if (!inserted) {
+        superseded[it->second] = true;
+        const auto* old = rows[it->second];
+        bytes -= old->row() ? old->row()->size() : 0;
+        it->second = rows.size();
+      }
+      rows.push_back(e);
+      superseded.push_back(false);
+      bytes += (e->row() ? e->row()->size() : 0) + key.table.size() + key.id.size();
+      if ((admin && bytes >= o.max_pull_bytes) || bytes >= 2 * o.max_pull_bytes) over_budget = true;
+    }
+    resp.more = over_budget && end < head;
+    resp.cookie = resp.more ? end : head;
+
+    // auth.read for the caller's ctx, built once per table.
+    std::unordered_map<const detail::BoundTable*, Expr> readable;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (superseded[i]) continue;
+      const auto* e = rows[i];
+      detail::BoundTable* t = impl.tableByName(e->table()->string_view());
+      if (t == nullptr) {
+        throw SyncError(SyncErrorKind::Internal, "change log names unknown table '" + e->table()->str() + "'");
+      }
+      PatchOp op;
+      op.table = t->spec->name;
+      op.id = e->id()->str();
+      bool put = e->op() == fbs::ChangeOp::Put && e->row() != nullptr;
+      if (put) {
+        std::string_view row_bytes(reinterpret_cast<const char*>(e->row()->data()), e->row()->size());
+        const RowView view = impl.view(*t, op.id, row_bytes);
+        const AuthPredicate& build = t->spec->options.auth.read;
+        if (build) {
+          auto [pit, fresh] = readable.try_emplace(t);
+          if (fresh) pit->second = build(ctx);
+          if (pit->second && !query::matches(pit->second, query::RowSource(view))) put = false;
+        }
+        if (put) {
+          op.op = PatchOpKind::Put;
+          op.row.emplace(t->layout, op.id, std::string(row_bytes));
+        }
+      }
+      if (!put) {
+        if (full) continue;  // after `clear`, a delete says nothing
+        op.op = PatchOpKind::Del;
+      }
+      resp.patch.push_back(std::move(op));
+    }
+    return resp;
+  });
+  {
+    std::lock_guard lock(impl_->mu);
+    ++impl_->stats.pulls;
+  }
+  return out;
+}
+
+}  // namespace plasma::sync
