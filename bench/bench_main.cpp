@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench_common.hpp"
+#include "bench_sync.hpp"
 
 namespace plasma_bench {
 namespace {
@@ -66,6 +67,29 @@ void registerAll() {
   }
   addLive("live_update_aggregate_N100", "plasma_ivm", liveUpdateAggregateIvm, 100);
   addLive("live_update_aggregate_N100", "plasma_rerun", liveUpdateAggregateRerun, 100);
+
+  // Sync node (issue 5): push of 100 mutations, 1 or 8 pushers, durable or
+  // relaxed; pull of 1,000 changes (bench_sync.cpp, bench_sync_sqlite.cpp).
+  using PushFn = void (*)(benchmark::State&, std::size_t, bool);
+  auto addPush = [](const char* impl, PushFn fn, std::size_t pushers, bool durable) {
+    const std::string name = "push100_" + std::to_string(pushers) + (pushers == 1 ? "pusher_" : "pushers_") +
+                             (durable ? "durable/" : "relaxed/") + impl;
+    benchmark::RegisterBenchmark(name.c_str(), [fn, pushers, durable](benchmark::State& state) {
+      fn(state, pushers, durable);
+    })->Unit(kMillisecond);
+  };
+  for (bool durable : {true, false}) {
+    for (std::size_t pushers : {std::size_t{1}, syncbench::kMaxPushers}) {
+      addPush("plasma", syncbench::syncPushPlasma, pushers, durable);
+      addPush("sqlite_triggers", syncbench::syncPushSqlite, pushers, durable);
+    }
+  }
+  benchmark::RegisterBenchmark("pull1000/plasma", [](benchmark::State& s) { syncbench::syncPullPlasma(s, false); })
+      ->Unit(kMicrosecond);
+  add("pull1000/sqlite_triggers", syncbench::syncPullSqlite, kMicrosecond);
+  add("pull1000/lmdb_scan", syncbench::syncPullLmdbScan, kMicrosecond);
+  benchmark::RegisterBenchmark("pull1000_fbs/plasma", [](benchmark::State& s) { syncbench::syncPullPlasma(s, true); })
+      ->Unit(kMicrosecond);
 }
 
 void closeAll() noexcept {
@@ -75,6 +99,8 @@ void closeAll() noexcept {
   closeQueryPlasma();
   closeQuerySqlite();
   closeLive();
+  syncbench::closeSyncPlasma();
+  syncbench::closeSyncSqlite();
   removeWorkDir();
 }
 
