@@ -248,14 +248,14 @@ struct SyncServer::Impl {
       } else if (m.id <= last) {
         r.outcome = MutationOutcome::Skipped;
         ++delta.mutations_skipped;
+      } else if (applied_new >= options.max_mutations_per_push) {
+        r.outcome = MutationOutcome::Deferred;
       } else if (m.id > last + 1) {
         r.outcome = MutationOutcome::Rejected;
         r.error = "MutationIDGap";
         r.message = "client '" + m.client_id + "': expected mutation id " + std::to_string(last + 1) + ", got " +
                     std::to_string(m.id) + "; its later mutations in this push were not processed";
         stopped.emplace(m.client_id, r.message);
-      } else if (applied_new >= options.max_mutations_per_push) {
-        r.outcome = MutationOutcome::Deferred;
       } else {
         ++applied_new;
         tx.setContext(WriteContext{req.client_group_id, m.client_id, m.id});

@@ -2,6 +2,7 @@
 // (the example CLI, the server node, the client, the tests and benchmarks).
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <string>
 
@@ -9,22 +10,40 @@
 
 namespace todo {
 
+struct Ctx {
+  std::string userId;
+};
+
+// The user a sync request acts for (the node's auth hook puts it in the ctx).
+inline std::string userOf(const std::any& ctx) {
+  const Ctx* c = std::any_cast<Ctx>(&ctx);
+  return c != nullptr ? c->userId : std::string();
+}
+
+// A todo belongs to its owner; others see it while it is shared. Only the
+// owner may change it. Through the sync node these predicates filter every
+// pull and check every row a mutator writes.
 struct Todos : plasma::Table {
-  Todos() : Table("todos") {}
+  Todos()
+      : Table("todos", plasma::TableOptions{.auth = {
+                           .read = [this](const std::any& ctx) -> plasma::Expr {
+                             return plasma::or_(plasma::eq(owner, userOf(ctx)), plasma::eq(shared, 1));
+                           },
+                           .write = [this](const std::any& ctx) -> plasma::Expr {
+                             return plasma::eq(owner, userOf(ctx));
+                           }}}) {}
   plasma::TextColumn id{this, plasma::id()};
   plasma::TextColumn title{this, plasma::text("title")};
   plasma::IntColumn done{this, plasma::integer("done").defaultTo(0)};
   plasma::IntColumn updatedAt{this, plasma::integer("updatedAt")};
+  plasma::TextColumn owner{this, plasma::text("owner").defaultTo("")};
+  plasma::IntColumn shared{this, plasma::integer("shared").defaultTo(0)};
 };
 
 inline const Todos todos;
 
-inline const std::string kSchemaVersion = "todos-v1";
+inline const std::string kSchemaVersion = "todos-v2";
 inline const plasma::Schema schema = plasma::defineSchema(kSchemaVersion, {todos});
-
-struct Ctx {
-  std::string userId;
-};
 
 struct CreateTodoArgs {
   std::string id;
@@ -51,6 +70,12 @@ struct DeleteTodoArgs {
 };
 BOOST_DESCRIBE_STRUCT(DeleteTodoArgs, (), (id))
 
+struct ShareTodoArgs {
+  std::string id;
+  bool shared = false;
+};
+BOOST_DESCRIBE_STRUCT(ShareTodoArgs, (), (id, shared))
+
 inline plasma::Mutators<Ctx> makeMutators() {
   using plasma::eq;
   return plasma::defineMutators<Ctx>()
@@ -58,7 +83,8 @@ inline plasma::Mutators<Ctx> makeMutators() {
                               [](const plasma::MutatorCall<Ctx, CreateTodoArgs>& m) {
                                 (void)m.db.insert(todos).values({{todos.id, m.args.id},
                                                                  {todos.title, m.args.title},
-                                                                 {todos.updatedAt, m.args.updatedAt}});
+                                                                 {todos.updatedAt, m.args.updatedAt},
+                                                                 {todos.owner, m.ctx.userId}});
                               })
       .define<MarkDoneArgs>("markDone",
                             [](const plasma::MutatorCall<Ctx, MarkDoneArgs>& m) {
@@ -72,8 +98,12 @@ inline plasma::Mutators<Ctx> makeMutators() {
                                     .set({{todos.title, m.args.title}, {todos.updatedAt, m.args.updatedAt}})
                                     .where(eq(todos.id, m.args.id));
                               })
-      .define<DeleteTodoArgs>("deleteTodo", [](const plasma::MutatorCall<Ctx, DeleteTodoArgs>& m) {
-        (void)m.db.deleteFrom(todos).where(eq(todos.id, m.args.id));
+      .define<DeleteTodoArgs>("deleteTodo",
+                              [](const plasma::MutatorCall<Ctx, DeleteTodoArgs>& m) {
+                                (void)m.db.deleteFrom(todos).where(eq(todos.id, m.args.id));
+                              })
+      .define<ShareTodoArgs>("shareTodo", [](const plasma::MutatorCall<Ctx, ShareTodoArgs>& m) {
+        (void)m.db.update(todos).set({{todos.shared, m.args.shared ? 1 : 0}}).where(eq(todos.id, m.args.id));
       });
 }
 

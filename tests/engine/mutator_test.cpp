@@ -43,7 +43,8 @@ boost::json::value J(std::string_view text) { return boost::json::parse(text); }
 
 TEST_CASE("the todo mutators create, mark done, rename and delete todos", "[engine][mutator]") {
   Fixture fx;
-  CHECK(todo::mutators().names() == std::vector<std::string>{"createTodo", "deleteTodo", "markDone", "renameTodo"});
+  CHECK(todo::mutators().names() ==
+        std::vector<std::string>{"createTodo", "deleteTodo", "markDone", "renameTodo", "shareTodo"});
   fx.invoke("createTodo", J(R"({"id":"t1","title":"buy milk","updatedAt":10})"), "c1", 1);
   fx.invoke("createTodo", J(R"({"id":"t2","title":"walk dog","updatedAt":11})"), "c1", 2);
   auto t1 = fx.db.get(todos, "t1");

@@ -226,7 +226,7 @@ TEST_CASE("a moved-from Database hands over its environment", "[engine][reopen]"
   Database moved = std::move(db);
   CHECK(moved.get(todo::todos, "a").has_value());
   CHECK(moved.path() == dir.path());
-  CHECK(moved.schema().version() == "todos-v1");
+  CHECK(moved.schema().version() == "todos-v2");
   auto other_dir = TempDir();
   Database other = Database::open(other_dir.path(), todo::schema, plasma_test::fastOptions());
   other = std::move(moved);

@@ -209,11 +209,15 @@ TEST_CASE("every column type and modifier builds into the table spec", "[engine]
 
   // The todo example's table is not suppressed and declares its columns in order.
   CHECK_FALSE(todo::todos.spec().options.change_log_suppressed);
-  CHECK(todo::schema.version() == "todos-v1");
+  CHECK(todo::schema.version() == "todos-v2");
   CHECK(todo::todos.id.index() == 0);
   CHECK(todo::todos.title.index() == 1);
   CHECK(todo::todos.done.index() == 2);
   CHECK(todo::todos.updatedAt.index() == 3);
+  CHECK(todo::todos.owner.index() == 4);
+  CHECK(todo::todos.shared.index() == 5);
+  CHECK(todo::todos.spec().options.auth.read);
+  CHECK(todo::todos.spec().options.auth.write);
 }
 
 TEST_CASE("column type and kind names are distinct and non-empty", "[engine][schema]") {
