@@ -81,7 +81,14 @@ void registerAll() {
   for (bool durable : {true, false}) {
     for (std::size_t pushers : {std::size_t{1}, syncbench::kMaxPushers}) {
       addPush("plasma", syncbench::syncPushPlasma, pushers, durable);
-      addPush("sqlite_triggers", syncbench::syncPushSqlite, pushers, durable);
+      addPush("sqlite_triggers", [](benchmark::State& s, std::size_t n, bool d) {
+        syncbench::syncPushSqlite(s, n, d, true);
+      }, pushers, durable);
+      if (pushers > 1) {
+        addPush("sqlite_triggers_busy", [](benchmark::State& s, std::size_t n, bool d) {
+          syncbench::syncPushSqlite(s, n, d, false);
+        }, pushers, durable);
+      }
     }
   }
   benchmark::RegisterBenchmark("pull1000/plasma", [](benchmark::State& s) { syncbench::syncPullPlasma(s, false); })

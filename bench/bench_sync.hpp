@@ -147,7 +147,10 @@ void appendJsonString(std::string& out, std::string_view s);
 // Push: `pushers` threads, durable (plasma Durability::Full / SQLite
 // synchronous=FULL) or relaxed (Durability::NoMetaSync / synchronous=NORMAL).
 void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable);
-void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable);
+// sqlite_triggers: pushers of the process wait for the write lock on a
+// mutex (held BEGIN IMMEDIATE..COMMIT); sqlite_triggers_busy
+// (in_process_lock = false): only SQLite's busy_timeout.
+void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable, bool in_process_lock);
 // Pull of kPullChanges changes, encoded (JSON, or FlatBuffers for plasma).
 void syncPullPlasma(benchmark::State& state, bool flatbuffers);
 void syncPullSqlite(benchmark::State& state);

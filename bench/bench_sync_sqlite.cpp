@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <memory_resource>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -283,7 +284,11 @@ struct PushConnection {
     return clients.back();
   }
 
-  PushResult push(const std::string& body, std::atomic<std::uint64_t>& commits, std::uint64_t* version_out) {
+  // `writer_lock`, when given, is held from BEGIN IMMEDIATE to COMMIT, so
+  // that pushers of this process queue for SQLite's write lock on a mutex
+  // instead of sleeping in the busy handler.
+  PushResult push(const std::string& body, std::mutex* writer_lock, std::atomic<std::uint64_t>& commits,
+                  std::uint64_t* version_out) {
     boost::json::monotonic_resource mr(parse_buffer.data(), parse_buffer.size());
     const boost::json::value doc = boost::json::parse(body, &mr);
     const char* where = "push";
@@ -310,6 +315,8 @@ struct PushConnection {
     std::vector<ClientState> clients;
     std::vector<Result> results;
     results.reserve(mutations.size());
+    std::unique_lock<std::mutex> guard;
+    if (writer_lock != nullptr) guard = std::unique_lock(*writer_lock);
     begin.run();
     try {
       // A client the server does not know must start at mutation id 1.
@@ -368,6 +375,7 @@ struct PushConnection {
       const std::int64_t version = sqlite3_column_int64(head.get(), 0);
       head.reset();
       commit.run();
+      if (guard.owns_lock()) guard.unlock();
       commits.fetch_add(1, std::memory_order_relaxed);
       if (version_out != nullptr) *version_out = static_cast<std::uint64_t>(version);
 
@@ -415,7 +423,9 @@ struct PushConnection {
 
 class SqlitePushEndpoint final : public PushEndpoint {
  public:
-  SqlitePushEndpoint(const std::filesystem::path& file, const char* synchronous, std::size_t connections) {
+  SqlitePushEndpoint(const std::filesystem::path& file, const char* synchronous, std::size_t connections,
+                     bool in_process_lock = true)
+      : in_process_lock_(in_process_lock) {
     for (std::size_t i = 0; i < connections; ++i) {
       auto db = openDb(file, synchronous);
       if (i == 0) db->exec(kSchemaSql);
@@ -423,12 +433,12 @@ class SqlitePushEndpoint final : public PushEndpoint {
     }
   }
   PushResult push(std::size_t pusher, const std::string& body) override {
-    return conns_[pusher]->push(body, commits_, nullptr);
+    return conns_[pusher]->push(body, lock(), commits_, nullptr);
   }
   // The change log's head after the push.
   std::uint64_t pushVersion(const std::string& body) {
     std::uint64_t version = 0;
-    const PushResult r = conns_[0]->push(body, commits_, &version);
+    const PushResult r = conns_[0]->push(body, lock(), commits_, &version);
     if (r.applied != kMutationsPerPush) throw std::runtime_error("sqlite push: a mutation was not applied");
     return version;
   }
@@ -441,8 +451,11 @@ class SqlitePushEndpoint final : public PushEndpoint {
   Db& db() { return *conns_[0]->db; }
 
  private:
+  std::mutex* lock() noexcept { return in_process_lock_ ? &writer_lock_ : nullptr; }
   std::vector<std::unique_ptr<PushConnection>> conns_;
   std::atomic<std::uint64_t> commits_{0};
+  const bool in_process_lock_;
+  std::mutex writer_lock_;
 };
 
 // ---- pull -------------------------------------------------------------------------
@@ -624,14 +637,15 @@ PullReader& pullReader() {
 
 }  // namespace
 
-void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable) {
+void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable, bool in_process_lock) {
   guarded(state, [&] {
-    const std::string key = std::string(durable ? "durable" : "relaxed") + std::to_string(pushers);
+    const std::string key = std::string(durable ? "durable" : "relaxed") + std::to_string(pushers) +
+                            (in_process_lock ? "" : "_busy");
     auto& slot = side().push[key];
     if (!slot) {
       auto endpoint = std::make_unique<SqlitePushEndpoint>(
           workDir() / ("sync_push_sqlite_" + key + ".db"),
-          durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", pushers);
+          durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", pushers, in_process_lock);
       slot = makePushBench(std::move(endpoint), "sqlite-" + key, pushers);
     }
     runPushWorkload(state, *slot);
