@@ -1,0 +1,392 @@
+#include "node/node.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <mutex>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "net/http_server.hpp"
+#include "sync/codec.hpp"
+
+namespace plasma::node {
+
+// ---- logging -----------------------------------------------------------------------
+
+std::optional<LogLevel> parseLogLevel(std::string_view s) {
+  if (s == "debug") return LogLevel::Debug;
+  if (s == "info") return LogLevel::Info;
+  if (s == "warn" || s == "warning") return LogLevel::Warn;
+  if (s == "error") return LogLevel::Error;
+  if (s == "off") return LogLevel::Off;
+  return std::nullopt;
+}
+
+std::string_view logLevelName(LogLevel l) noexcept {
+  switch (l) {
+    case LogLevel::Debug: return "debug";
+    case LogLevel::Info: return "info";
+    case LogLevel::Warn: return "warn";
+    case LogLevel::Error: return "error";
+    case LogLevel::Off: return "off";
+  }
+  return "info";
+}
+
+namespace {
+
+// logfmt quoting: bare when safe, else a JSON-style quoted string.
+void appendValue(std::string& out, std::string_view v) {
+  const bool bare = !v.empty() && v.find_first_of(" \"=\\\n\r\t") == std::string_view::npos;
+  if (bare) {
+    out.append(v);
+  } else {
+    out.append(boost::json::serialize(boost::json::string_view(v.data(), v.size())));
+  }
+}
+
+}  // namespace
+
+void Logger::log(LogLevel l, std::string_view msg, std::initializer_list<LogField> fields) const {
+  if (!enabled(l) || l == LogLevel::Off) return;
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[80];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::string line;
+  line.reserve(96);
+  line.append("ts=").append(ts).append(" level=").append(logLevelName(l)).append(" msg=");
+  appendValue(line, msg);
+  for (const auto& [k, v] : fields) {
+    line.push_back(' ');
+    line.append(k).push_back('=');
+    appendValue(line, v);
+  }
+  line.push_back('\n');
+  // One write(2) per line: lines from different threads never interleave.
+  (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+// ---- flags ---------------------------------------------------------------------
+
+std::pair<std::string, std::uint16_t> parseListen(std::string_view s) {
+  std::string host;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      throw UsageError("--listen: expected [IPV6]:PORT, got '" + std::string(s) + "'");
+    }
+    host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) throw UsageError("--listen: expected HOST:PORT, got '" + std::string(s) + "'");
+    host = std::string(s.substr(0, colon));
+    port = s.substr(colon + 1);
+  }
+  if (host.empty()) throw UsageError("--listen: the host is empty in '" + std::string(s) + "'");
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || port.empty() || value > 65535) {
+    throw UsageError("--listen: the port must be a number from 0 to 65535, got '" + std::string(port) + "'");
+  }
+  return {host, static_cast<std::uint16_t>(value)};
+}
+
+namespace {
+
+std::uint64_t parseCount(std::string_view flag, std::string_view v, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n < min || n > max) {
+    throw UsageError(std::string(flag) + ": expected a whole number from " + std::to_string(min) + " to " +
+                     std::to_string(max) + ", got '" + std::string(v) + "'");
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string usage(std::string_view program) {
+  std::string u;
+  u += "Usage: " + std::string(program) + " [flags]\n\n";
+  u += "Serves the sync protocol (push, pull) for the app over HTTP, on an embedded LMDB database.\n\n";
+  u += "Flags:\n";
+  u += "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8787; port 0 picks a free port)\n";
+  u += "  --data DIR                database directory (default ./data/node; created if missing)\n";
+  u += "  --log-level LEVEL         debug | info | warn | error | off (default info); logs go to stderr\n";
+  u += "  --auth-token TOKEN        require `Authorization: TOKEN` on every sync request (else 401);\n";
+  u += "                            without it every request is accepted (demo mode)\n";
+  u += "  --durability MODE         full (default: every commit synced) | nometasync (a system crash may\n";
+  u += "                            roll back the last commits; never corrupts) | nosync (tests only)\n";
+  u += "  --base-path PATH          where the sync routes live (default /sync)\n";
+  u += "  --threads N               I/O threads (default: one per core)\n";
+  u += "  --max-payload-bytes N     largest request body (default 1048576; over it: 413)\n";
+  u += "  --max-mutations-per-push N  new mutations applied per push (default 200; the rest wait)\n";
+  u += "  --max-pull-bytes N        page size of pull responses, in row bytes (default 4194304)\n";
+  u += "  --max-connections N       open connections before new ones get 503 (default 10000)\n";
+  u += "  --request-timeout-ms N    time to receive a whole request (default 30000; then 408)\n";
+  u += "  --map-size-mb N           LMDB map size: the most the database can hold (default 16384)\n";
+  u += "  --help                    this text\n\n";
+  u += "Once listening it prints `listening on http://HOST:PORT` to stdout. SIGINT/SIGTERM stop it\n";
+  u += "gracefully: no new connections, in-flight requests finish, pushes commit, the database closes.\n";
+  return u;
+}
+
+NodeOptions parseArgs(int argc, const char* const* argv, bool* help) {
+  NodeOptions o;
+  if (help) *help = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool inline_value = false;
+    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      inline_value = true;
+    }
+    auto next = [&]() -> std::string_view {
+      if (inline_value) return value;
+      if (i + 1 >= argc) throw UsageError(std::string(arg) + ": missing value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      if (help) *help = true;
+    } else if (arg == "--listen") {
+      std::tie(o.host, o.port) = parseListen(next());
+    } else if (arg == "--data") {
+      const auto v = next();
+      if (v.empty()) throw UsageError("--data: the directory is empty");
+      o.data_dir = std::string(v);
+    } else if (arg == "--log-level") {
+      const auto v = next();
+      const auto l = parseLogLevel(v);
+      if (!l) throw UsageError("--log-level: expected debug, info, warn, error or off, got '" + std::string(v) + "'");
+      o.log_level = *l;
+    } else if (arg == "--auth-token") {
+      const auto v = next();
+      if (v.empty()) throw UsageError("--auth-token: the token is empty");
+      o.auth_token = std::string(v);
+    } else if (arg == "--durability") {
+      const auto v = next();
+      if (v == "full") {
+        o.durability = Durability::Full;
+      } else if (v == "nometasync") {
+        o.durability = Durability::NoMetaSync;
+      } else if (v == "nosync") {
+        o.durability = Durability::NoSync;
+      } else {
+        throw UsageError("--durability: expected full, nometasync or nosync, got '" + std::string(v) + "'");
+      }
+    } else if (arg == "--base-path") {
+      const auto v = next();
+      if (v.empty() || v.front() != '/') throw UsageError("--base-path: must start with '/', got '" + std::string(v) + "'");
+      o.base_path = std::string(v);
+    } else if (arg == "--threads") {
+      o.threads = static_cast<unsigned>(parseCount(arg, next(), 1, 256));
+    } else if (arg == "--max-payload-bytes") {
+      o.max_payload_bytes = parseCount(arg, next(), 1024, std::uint64_t{1} << 30);
+    } else if (arg == "--max-mutations-per-push") {
+      o.max_mutations_per_push = parseCount(arg, next(), 1, 1'000'000);
+    } else if (arg == "--max-pull-bytes") {
+      o.max_pull_bytes = parseCount(arg, next(), 1, std::uint64_t{1} << 32);
+    } else if (arg == "--max-connections") {
+      o.max_connections = parseCount(arg, next(), 1, 1'000'000);
+    } else if (arg == "--request-timeout-ms") {
+      o.request_timeout = std::chrono::milliseconds(parseCount(arg, next(), 10, 3'600'000));
+    } else if (arg == "--map-size-mb") {
+      o.map_size_bytes = static_cast<std::size_t>(parseCount(arg, next(), 1, std::uint64_t{1} << 24)) << 20;
+    } else {
+      throw UsageError("unknown argument '" + std::string(argv[i]) + "' (see --help)");
+    }
+  }
+  return o;
+}
+
+bool secretEquals(std::string_view a, std::string_view b) {
+  if (sodium_init() < 0) return false;
+  unsigned char ha[crypto_generichash_BYTES], hb[crypto_generichash_BYTES];
+  crypto_generichash(ha, sizeof ha, reinterpret_cast<const unsigned char*>(a.data()), a.size(), nullptr, 0);
+  crypto_generichash(hb, sizeof hb, reinterpret_cast<const unsigned char*>(b.data()), b.size(), nullptr, 0);
+  return sodium_memcmp(ha, hb, sizeof ha) == 0;
+}
+
+// ---- the node ---------------------------------------------------------------------
+
+struct Node::Impl {
+  NodeOptions options;
+  AppSpec app;
+  Logger log;
+  std::optional<Database> db;
+  std::unique_ptr<sync::SyncServer> sync;
+  std::unique_ptr<SyncHandler> handler;
+  std::unique_ptr<net::Server> server;
+  std::mutex mu;
+  bool stopped = false;
+
+  Impl(NodeOptions o, const AppSpec& a) : options(std::move(o)), app(a), log(options.log_level) {}
+
+  void route(net::HttpRequest&& req, net::Responder respond) {
+    if (req.path == "/healthz") {
+      if (req.method != "GET" && req.method != "HEAD") {
+        respond(jsonError(405, "MethodNotAllowed", "healthz takes GET, not " + req.method));
+        return;
+      }
+      net::HttpResponse r;
+      const auto st = sync->stats();
+      r.body = boost::json::serialize(boost::json::object{
+          {"ok", true},
+          {"head", db->headVersion()},
+          {"sync", boost::json::object{{"pushes", st.pushes},
+                                       {"commits", st.commits},
+                                       {"largestGroup", st.largest_group},
+                                       {"mutationsApplied", st.mutations_applied},
+                                       {"mutationsFailed", st.mutations_failed},
+                                       {"pulls", st.pulls}}}});
+      respond(std::move(r));
+      return;
+    }
+    if (handler->handles(req.path)) {
+      (*handler)(std::move(req), std::move(respond));
+      return;
+    }
+    respond(jsonError(404, "NotFound", "no route " + req.method + " " + req.path));
+  }
+};
+
+Node::Node(NodeOptions options, const AppSpec& app) : impl_(std::make_unique<Impl>(std::move(options), app)) {
+  if (app.schema == nullptr || !app.runner) throw std::invalid_argument("Node: the app needs a schema and mutators");
+}
+
+Node::~Node() { stop(); }
+
+void Node::start() {
+  Impl& m = *impl_;
+  const NodeOptions& o = m.options;
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  if (ec) throw std::runtime_error("cannot create the data directory " + o.data_dir.string() + ": " + ec.message());
+
+  OpenOptions open;
+  open.durability = o.durability;
+  open.map_size_bytes = o.map_size_bytes;
+  m.db.emplace(Database::open(o.data_dir, *m.app.schema, open));
+  const SchemaDiff diff = m.db->runMigrations();
+  if (!diff.empty()) m.log.info("schema migrated", {{"changes", diff.toString()}});
+
+  sync::SyncOptions so;
+  so.schema_version = m.app.schema->version();
+  so.max_mutations_per_push = o.max_mutations_per_push;
+  so.max_pull_bytes = o.max_pull_bytes;
+  m.sync = std::make_unique<sync::SyncServer>(*m.db, m.app.runner, so);
+
+  SyncHandlerOptions ho;
+  ho.base_path = o.base_path;
+  ho.max_payload_bytes = o.max_payload_bytes;
+  if (m.app.make_auth) ho.auth = m.app.make_auth(o);
+  ho.on_error = [log = &m.log](HandlerErrorKind kind, std::string_view route, std::string_view message) {
+    const LogLevel level = kind == HandlerErrorKind::Internal ? LogLevel::Error : LogLevel::Debug;
+    log->log(level, "request failed", {{"route", route}, {"error", message}});
+  };
+  m.handler = std::make_unique<SyncHandler>(*m.sync, std::move(ho));
+
+  net::ServerOptions no;
+  no.host = o.host;
+  no.port = o.port;
+  no.threads = o.threads;
+  no.max_body_bytes = o.max_payload_bytes;
+  no.max_connections = o.max_connections;
+  no.request_timeout = o.request_timeout;
+  no.log = [log = &m.log](std::string_view line) { log->warn(line); };
+  m.server = std::make_unique<net::Server>(
+      no, [impl = impl_.get()](net::HttpRequest&& r, net::Responder respond) { impl->route(std::move(r), std::move(respond)); });
+  m.server->start();
+  m.log.info("node started", {{"listen", host() + ":" + std::to_string(port())},
+                              {"data", o.data_dir.string()},
+                              {"schema", m.app.schema->version()},
+                              {"head", std::to_string(m.db->headVersion())},
+                              {"io", net::usesIoUring() ? "io_uring" : "epoll"}});
+}
+
+std::string Node::host() const { return impl_->server ? impl_->server->host() : impl_->options.host; }
+std::uint16_t Node::port() const { return impl_->server ? impl_->server->port() : impl_->options.port; }
+
+void Node::stop() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mu);
+  if (m.stopped) return;
+  m.stopped = true;
+  // Order matters: the network first (in-flight pushes are answered after
+  // their commit), then the writer (drains what is queued), then LMDB.
+  if (m.server) m.server->stop(m.options.shutdown_grace);
+  if (m.sync) m.sync->stop();
+  const auto stats = m.sync ? m.sync->stats() : sync::SyncStats{};
+  m.server.reset();
+  m.handler.reset();
+  m.sync.reset();
+  if (m.db) {
+    m.log.info("node stopped", {{"head", std::to_string(m.db->headVersion())},
+                                {"pushes", std::to_string(stats.pushes)},
+                                {"commits", std::to_string(stats.commits)}});
+  }
+  m.db.reset();
+}
+
+Database& Node::database() { return *impl_->db; }
+sync::SyncServer& Node::syncServer() { return *impl_->sync; }
+const NodeOptions& Node::options() const noexcept { return impl_->options; }
+
+int runMain(int argc, const char* const* argv, const AppSpec& app) {
+  NodeOptions options;
+  try {
+    bool help = false;
+    options = parseArgs(argc, argv, &help);
+    if (help) {
+      std::cout << usage(app.program);
+      return 0;
+    }
+  } catch (const UsageError& e) {
+    std::cerr << app.program << ": " << e.what() << "\n\n" << usage(app.program);
+    return 2;
+  }
+  // Block the stop signals in every thread (the I/O threads inherit the
+  // mask), and wait for them here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Logger log(options.log_level);
+  try {
+    Node node(options, app);
+    node.start();
+    std::cout << "listening on http://" << node.host() << ":" << node.port() << std::endl;
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log.info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    node.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    log.error("node failed", {{"error", e.what()}});
+    std::cerr << app.program << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace plasma::node
