@@ -106,6 +106,8 @@ class Verified {
       const char* got = bodyName(msg_->body_type());
       badRequest(what + " (the buffer holds " + (got ? std::string("a ") + got : std::string("no known message")) + ")");
     }
+    // The verifier accepts a union whose type is set but whose table is absent.
+    if (msg_->body() == nullptr) badRequest(what + " (the message has no body)");
   }
   const wire::Message* operator->() const noexcept { return msg_; }
 
