@@ -1,0 +1,46 @@
+// net/http_codec.hpp — the small, transport-free pieces of HTTP the server needs besides Beast's
+// parser: target decoding, the JSON error bodies, and writing a response head into a reused
+// string (cheaper than Beast's serializer for our fixed shape of response). Internal.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "net/http_server.hpp"
+
+namespace plasma::net::detail {
+
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// Percent-decodes s. Invalid escapes ("%zz", a trailing "%") are kept as they are: being lenient
+// here costs nothing and a handler that cares can look at the raw target.
+std::string percentDecode(std::string_view s, bool plus_is_space);
+
+// Splits "/a%20b?x=1&y" into path "/a b" and query {{"x","1"},{"y",""}}.
+void decodeTarget(std::string_view target, std::string& path,
+                  std::vector<std::pair<std::string, std::string>>& query);
+
+// {"error":"<kind>","message":"<message>"}
+std::string jsonError(std::string_view kind, std::string_view message);
+HttpResponse errorResponse(int status, std::string_view kind, std::string_view message);
+
+// True when name/value can go on the wire without splitting the response.
+bool headerFieldOk(std::string_view name, std::string_view value) noexcept;
+
+// What the server writes: the head into `out` (cleared first); whether a body follows is
+// decided by has_body (HEAD requests, 204 and 304 have none).
+struct ResponseShape {
+  bool keep_alive = true;
+  bool http10 = false;   // the request was HTTP/1.0: say "Connection: keep-alive" explicitly
+  bool has_body = true;  // false: no body bytes (HEAD / 204 / 304)
+};
+// Returns false when the response asks to close the connection ("Connection: close").
+bool writeResponseHead(std::string& out, const HttpResponse& r, const ResponseShape& shape);
+
+// Reason phrase for a status code ("OK", "Not Found", ...; "Unknown" if none).
+std::string_view reasonPhrase(int status) noexcept;
+
+}  // namespace plasma::net::detail
