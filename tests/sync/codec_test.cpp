@@ -5,6 +5,8 @@
 // parameters and error bodies; and no input — random, mutated bytes or
 // mutated JSON trees — makes any decoder crash or throw anything but
 // SyncError.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -921,4 +923,99 @@ TEST_CASE("codec: deeply nested and huge JSON is refused, not a crash", "[codec]
   big.client_group_id = "g";
   for (int i = 1; i <= 5000; ++i) big.mutations.push_back({"c", i, "m", bj::object{{"i", i}}, 1.0 * i});
   for (Encoding e : kBoth) CHECK(decodePush(e, encodePushRequest(e, big)).mutations.size() == 5000);
+}
+
+// ---------------------------------------------------------------------------
+// Ad-hoc timing (hidden; run with "[codec-bench]" on a Release build)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct Notes : Table {
+  Notes() : Table("notes") {}
+  TextColumn id{this, plasma::id()};
+  TextColumn title{this, text("title")};
+  IntColumn done{this, integer("done").defaultTo(0)};
+  IntColumn updatedAt{this, integer("updatedAt")};
+};
+const Notes notes;
+const Schema notesSchema = defineSchema("notes-v1", {notes});
+
+template <class F>
+double nsPer(std::size_t n, F&& f) {
+  // Best of 5 runs, per item.
+  double best = 1e300;
+  for (int run = 0; run < 5; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(n));
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("codec: encode/decode timings", "[.][codec-bench]") {
+  TempDir dir;
+  Database db = Database::open(dir.path().string(), notesSchema, plasma_test::fastOptions());
+  db.ensureSchema();
+  constexpr std::size_t kRows = 1000;
+  std::vector<std::string> ids;
+  db.write([&](Tx& tx) {
+    for (std::size_t i = 0; i < kRows; ++i) {
+      ids.push_back(newId());
+      (void)tx.insert(notes).values({{notes.id, ids.back()},
+                                     {notes.title, "a todo item with a reasonably long title " + std::to_string(i)},
+                                     {notes.updatedAt, static_cast<std::int64_t>(1700000000000 + i)}});
+    }
+  });
+  PullResponse pull;
+  pull.cookie = 123456;
+  pull.last_mutation_id_changes = {{"client-1", 42}};
+  for (const auto& id : ids) pull.patch.push_back({PatchOpKind::Put, "notes", id, *db.get(notes, id)});
+
+  std::string out;
+  const double json_enc = nsPer(kRows, [&] { out = encodePullResponse(Encoding::Json, pull); });
+  const std::size_t json_size = out.size();
+  const double json_dec = nsPer(kRows, [&] { (void)decodePullResponse(Encoding::Json, out); });
+  // The alternative: one boost::json tree with toJson() per row, serialized once.
+  const double tree_enc = nsPer(kRows, [&] {
+    bj::object root;
+    root["cookie"] = pull.cookie;
+    bj::object lm;
+    for (const auto& [c, i] : pull.last_mutation_id_changes) lm[c] = i;
+    root["lastMutationIDChanges"] = std::move(lm);
+    bj::array patch;
+    patch.reserve(pull.patch.size());
+    for (const PatchOp& op : pull.patch) {
+      patch.push_back(bj::object{{"op", "put"}, {"key", op.table + "/" + op.id}, {"value", op.row->toJson()}});
+    }
+    root["patch"] = std::move(patch);
+    out = bj::serialize(root);
+  });
+  const double fbs_enc = nsPer(kRows, [&] { out = encodePullResponse(Encoding::FlatBuffers, pull); });
+  const std::size_t fbs_size = out.size();
+  const double fbs_dec = nsPer(kRows, [&] { (void)decodePullResponse(Encoding::FlatBuffers, out); });
+
+  PushRequest push;
+  push.client_group_id = "group-1";
+  push.schema_version = "notes-v1";
+  for (std::int64_t i = 1; i <= 200; ++i) {
+    push.mutations.push_back({"client-1", i, "createNote",
+                              bj::object{{"id", newId()}, {"title", "buy milk and bread"}, {"updatedAt", 1700000000000 + i}},
+                              1700000000000.0 + static_cast<double>(i)});
+  }
+  std::string pj, pf;
+  const double push_json_enc = nsPer(200, [&] { pj = encodePushRequest(Encoding::Json, push); });
+  const double push_json_dec = nsPer(200, [&] { (void)decodePush(Encoding::Json, pj); });
+  const double push_fbs_enc = nsPer(200, [&] { pf = encodePushRequest(Encoding::FlatBuffers, push); });
+  const double push_fbs_dec = nsPer(200, [&] { (void)decodePush(Encoding::FlatBuffers, pf); });
+
+  WARN("pull response, 1000 rows of 4 columns, ns per row:\n"
+       << "  JSON encode (direct) " << json_enc << " (" << json_size << " bytes), via boost::json tree " << tree_enc
+       << "\n  JSON decode " << json_dec << "\n  FlatBuffers encode " << fbs_enc << " (" << fbs_size
+       << " bytes), decode " << fbs_dec << "\npush request, 200 mutations, ns per mutation:\n"
+       << "  JSON encode " << push_json_enc << ", decode " << push_json_dec << " (" << pj.size() << " bytes)\n"
+       << "  FlatBuffers encode " << push_fbs_enc << ", decode " << push_fbs_dec << " (" << pf.size() << " bytes)");
 }
