@@ -1,5 +1,6 @@
 // Integration tests: the real plasma-node process (todo app) on an
 // ephemeral loopback port, spoken to over real sockets in both encodings.
+#ifdef PLASMA_NODE_BINARY
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -523,3 +524,5 @@ TEST_CASE("node: flags are validated and --help lists them", "[node][integration
   CHECK(code == 2);
   CHECK(out.find("--frobnicate") != std::string::npos);
 }
+
+#endif  // PLASMA_NODE_BINARY
