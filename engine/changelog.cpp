@@ -2,7 +2,9 @@
 // `_latest` (table \0 id -> newest row_version of that row). See
 // docs/change_log_format.md.
 #include <cassert>
+#include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <xxhash.h>
 
@@ -65,10 +67,6 @@ void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, s
   p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
   p.entry_size = b.GetSize();
   s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-  p.latest_begin = static_cast<std::uint32_t>(s.log_arena.size());
-  s.log_arena.append(t.spec->name).push_back('\0');
-  s.log_arena.append(id);
-  p.latest_size = static_cast<std::uint32_t>(s.log_arena.size() - p.latest_begin);
   s.log_pending.push_back(p);
   s.head = version;
   s.head_dirty = true;
@@ -102,9 +100,6 @@ std::uint64_t DatabaseImpl::appendConfirm(TxnState& s, std::string_view group, s
   p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
   p.entry_size = b.GetSize();
   s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-  p.latest_begin = static_cast<std::uint32_t>(s.log_arena.size());
-  s.log_arena.append(confirmLatestKey(group, client));
-  p.latest_size = static_cast<std::uint32_t>(s.log_arena.size() - p.latest_begin);
   s.log_pending.push_back(p);
   s.head = version;
   s.head_dirty = true;
@@ -119,9 +114,6 @@ void DatabaseImpl::flushLog(TxnState& s) {
     if (!s.txn.put(changes, keys::encodeU64(p.version), arena.substr(p.entry_begin, p.entry_size), MDB_APPEND)) {
       throw Error(ErrorCode::Storage, "change log: version " + std::to_string(p.version) + " is not past the log's end");
     }
-  }
-  for (const auto& p : s.log_pending) {
-    s.txn.put(latest, arena.substr(p.latest_begin, p.latest_size), keys::encodeU64(p.version));
   }
   s.log_pending.clear();
   s.log_arena.clear();
@@ -208,59 +200,69 @@ CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
   impl_->requireReady();
   const std::uint64_t h = safe_up_to_version;
   CompactionResult result;
-  // For rows changed again above the horizon: the newest version seen so far
-  // at or below it (any older one is superseded within the horizon).
-  std::unordered_map<std::string, std::uint64_t, detail::KeyHash> newest_below;
-  std::uint64_t next = 1;
-  bool done = false;
-  // In batches, so that writers are never held up for long.
-  while (!done) {
-    write([&](Tx& tx) {
-      auto& s = tx.state();
-      std::vector<std::uint64_t> doomed;
-      {
+  if (h == 0) return result;
+  // Scanning the log backwards from the horizon, the first entry met for a
+  // row is its newest at or below the horizon: it stays; every older one
+  // goes. Rows are remembered by a 128-bit hash of (table, id) — or of
+  // (group, client) for Confirm entries. To bound memory on huge logs the
+  // key space is split into partitions, one backward pass each.
+  const std::uint64_t entries = read([&](ReadTx& r) { return r.state().txn.entries(impl_->changes); });
+  const std::uint64_t partitions = std::max<std::uint64_t>(1, (entries + detail::Limits::kCompactionKeysPerPass - 1) /
+                                                                  detail::Limits::kCompactionKeysPerPass);
+  struct Hash128 {
+    std::size_t operator()(const XXH128_hash_t& h) const noexcept { return static_cast<std::size_t>(h.low64); }
+  };
+  struct Eq128 {
+    bool operator()(const XXH128_hash_t& a, const XXH128_hash_t& b) const noexcept { return XXH128_isEqual(a, b); }
+  };
+  std::string key;
+  for (std::uint64_t part = 0; part < partitions; ++part) {
+    std::unordered_set<XXH128_hash_t, Hash128, Eq128> seen;
+    std::uint64_t next = h;  // the newest version not yet looked at
+    bool done = false;
+    // In batches, so that writers are never held up for long.
+    while (!done) {
+      write([&](Tx& tx) {
+        auto& s = tx.state();
+        std::vector<std::uint64_t> doomed;
         lmdb::Cursor cur(s.txn, impl_->changes);
+        // The entry at `next`, or the nearest one below it.
         bool ok = cur.seekRange(keys::encodeU64(next));
-        for (std::size_t n = 0; n < detail::Limits::kCompactionBatch; ++n, ok = cur.next()) {
+        if (!ok || keys::decodeU64(cur.key()) > next) ok = ok ? cur.prev() : cur.last();
+        for (std::size_t n = 0; n < detail::Limits::kCompactionBatch; ++n) {
           if (!ok) {
             done = true;
             break;
           }
           const std::uint64_t version = keys::decodeU64(cur.key());
-          if (version > h) {
+          const std::string_view value = cur.value();
+          flatbuffers::Verifier v(reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
+          if (!fbs::VerifyChangeEntryBuffer(v)) {
+            throw Error(ErrorCode::CorruptRow, "change log: entry " + std::to_string(version) + " is malformed");
+          }
+          const auto* e = fbs::GetChangeEntry(value.data());
+          auto str = [](const flatbuffers::String* x) { return x ? x->string_view() : std::string_view(); };
+          key = e->op() == fbs::ChangeOp::Confirm ? detail::confirmLatestKey(str(e->client_group_id()), str(e->client_id()))
+                                                  : detail::latestKey(str(e->table()), str(e->id()));
+          const XXH128_hash_t hash = XXH3_128bits(key.data(), key.size());
+          if (partitions == 1 || hash.high64 % partitions == part) {
+            if (seen.insert(hash).second) {
+              ++result.kept;
+            } else {
+              doomed.push_back(version);
+            }
+          }
+          if (version == 1) {
             done = true;
             break;
           }
-          next = version + 1;
-          const Change c = impl_->decodeChange(version, cur.value());
-          // Confirm entries fold like rows, per client: the newest stays.
-          std::string key = c.op == ChangeOp::Confirm ? detail::confirmLatestKey(c.client_group_id, c.client_id)
-                                                      : detail::latestKey(c.table, c.id);
-          auto newest = s.txn.get(impl_->latest, key);
-          const std::uint64_t latest = newest ? keys::decodeU64(lmdb::toView(*newest)) : version;
-          if (latest <= h) {
-            // The row's newest entry is within the horizon: keep only it.
-            if (latest > version) {
-              doomed.push_back(version);
-            } else {
-              ++result.kept;
-            }
-            continue;
-          }
-          // Changed again above the horizon: keep its newest entry at or
-          // below the horizon, so snapshotAsOf(c >= h) stays exact.
-          auto [it, inserted] = newest_below.try_emplace(std::move(key), version);
-          if (!inserted) {
-            doomed.push_back(it->second);
-            --result.kept;
-            it->second = version;
-          }
-          ++result.kept;
+          next = version - 1;
+          ok = cur.prev();
         }
-      }
-      for (const auto v : doomed) s.txn.del(impl_->changes, keys::encodeU64(v));
-      result.removed += doomed.size();
-    });
+        for (const auto v : doomed) s.txn.del(impl_->changes, keys::encodeU64(v));
+        result.removed += doomed.size();
+      });
+    }
   }
   return result;
 }

@@ -180,7 +180,12 @@ DatabaseImpl::~DatabaseImpl() {
 void DatabaseImpl::openSystemDbis() {
   lmdb::Txn txn = lmdb::Txn::beginWrite(env);
   changes = *txn.openDbi("_changes", 0, true);
-  latest = *txn.openDbi("_latest", 0, true);
+  // `_latest` (table/id -> newest version) was kept by earlier versions for
+  // compaction; compaction no longer needs it and every row change paid a
+  // random page write for it. Drop it where it still exists.
+  if (auto old = txn.openDbi("_latest", 0, false)) {
+    lmdb::check(mdb_drop(txn.get(), *old, 1), "dropping _latest");
+  }
   clients = *txn.openDbi("_clients", 0, true);
   meta = *txn.openDbi("_meta", 0, true);
   txn.commit();

@@ -35,6 +35,9 @@ struct Limits {
   // Compaction deletes at most this many entries per write transaction, so
   // writers are never blocked for long.
   static constexpr std::size_t kCompactionBatch = 10'000;
+  // Compaction remembers one 128-bit hash per distinct row it meets; past
+  // this many log entries it makes several passes over key partitions.
+  static constexpr std::uint64_t kCompactionKeysPerPass = 4'000'000;
   // Change-log entries of a transaction are buffered and written in runs of
   // up to this many bytes, so that the pages of a table and of the log are
   // allocated in long runs instead of interleaved page by page (denser
@@ -92,12 +95,11 @@ class TxnState {
   flatbuffers::FlatBufferBuilder entry_builder{512};
   std::optional<std::uint64_t> head;  // change-log head, loaded on first append
   bool head_dirty = false;
-  // Buffered change-log writes (see Limits::kLogBufferBytes): entry bytes
-  // and `_latest` keys, flushed in order by DatabaseImpl::flushLog.
+  // Buffered change-log writes (see Limits::kLogBufferBytes): entry bytes,
+  // flushed in order by DatabaseImpl::flushLog.
   struct PendingEntry {
     std::uint64_t version;
     std::uint32_t entry_begin, entry_size;
-    std::uint32_t latest_begin, latest_size;
   };
   std::string log_arena;
   std::vector<PendingEntry> log_pending;
@@ -197,7 +199,7 @@ class DatabaseImpl {
   const Schema schema;
   const OpenOptions options;
   lmdb::Env env;
-  MDB_dbi changes = 0, latest = 0, clients = 0, meta = 0;
+  MDB_dbi changes = 0, clients = 0, meta = 0;
 
  private:
   void openSystemDbis();
