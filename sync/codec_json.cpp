@@ -557,9 +557,18 @@ const json::array& arrayField(const Obj& parent, std::string_view key) {
 // ---- messages --------------------------------------------------------------------
 
 PushRequest decodePushJson(std::string_view body) {
-  const Parsed parsed(body, "push");
+  // One reference-counted arena for the whole body, which the decoded
+  // mutations' args keep alive: args then move out of the tree in O(1)
+  // instead of being copied node by node into the default allocator.
+  const json::storage_ptr arena = json::make_shared_resource<json::monotonic_resource>(body.size() * 2 + 1024);
+  json::error_code ec;
+  json::parse_options opts;
+  opts.max_depth = 64;
+  json::value tree = json::parse(body, ec, arena, opts);
+  if (ec) badRequest("push: body is not valid JSON: " + ec.message());
+
   const Where w{"push"};
-  const Obj root(parsed.value(), w, {});
+  const Obj root(tree, w, {});
   root.protocolVersion("pushVersion", "push");
   PushRequest r;
   r.push_version = kPushVersion;
@@ -573,19 +582,19 @@ PushRequest decodePushJson(std::string_view body) {
   Where mw{"push", "mutations"};
   for (const json::value& mv : mutations) {
     const Obj m(mv, mw, "");
-    Mutation out;
-    out.client_id = m.id("clientID");
-    out.id = m.positive("id");
+    std::string client_id = m.id("clientID");
+    const std::int64_t id = m.positive("id");
     const std::string_view name = m.string("name");
     if (name.empty()) badRequest(mw.field("name") + " must be a non-empty string");
     detail::checkShortString(mw, "name", name);
-    out.name = name;
-    // Replicache omits args for a mutator called without arguments.
-    if (const json::value* args = m.find("args")) out.args = json::value(*args, json::storage_ptr());
     const json::value& ts = m.required("timestamp");
     if (!ts.is_number()) typeError(mw, "timestamp", "a number", ts);
-    out.timestamp = ts.to_number<double>();
-    r.mutations.push_back(std::move(out));
+    // `tree` is ours and mutable; Obj only hands out const views of it.
+    // Replicache omits args for a mutator called without arguments: null.
+    auto* args = const_cast<json::value*>(m.find("args"));
+    r.mutations.push_back(Mutation{std::move(client_id), id, std::string(name),
+                                   args ? json::value(std::move(*args)) : json::value(nullptr),
+                                   ts.to_number<double>()});
     ++mw.index;
   }
   return r;
@@ -982,12 +991,23 @@ std::string encodeErrorJson(const SyncError& e) {
     appendEscaped(out, e.versionType());
   }
   out += ",\"message\":";
-  // Messages may quote request bytes; keep the body valid JSON regardless.
+  // Messages may quote request bytes; keep the body valid JSON regardless:
+  // a message that is not UTF-8 has its non-ASCII bytes read as Latin-1.
   const std::string_view message = e.what();
   if (detail::validUtf8(message)) {
     appendEscaped(out, message);
   } else {
-    appendEscaped(out, detail::quoted(message));
+    std::string latin1;
+    for (const char c : message) {
+      const auto b = static_cast<unsigned char>(c);
+      if (b < 0x80) {
+        latin1.push_back(c);
+      } else {
+        latin1.push_back(static_cast<char>(0xC0 | (b >> 6)));
+        latin1.push_back(static_cast<char>(0x80 | (b & 0x3F)));
+      }
+    }
+    appendEscaped(out, latin1);
   }
   out.push_back('}');
   return out;

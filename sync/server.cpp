@@ -154,45 +154,67 @@ struct SyncServer::Impl {
     return clients.emplace(std::move(key), std::move(st)).first->second;
   }
 
+  // Thrown out of a fast-path batch when a mutator failed: the batch is
+  // re-applied from scratch with a savepoint around every mutation.
+  struct RetryWithSavepoints {};
+
   void commitBatch(std::vector<Pending>& batch) {
     std::vector<std::optional<PushResponse>> responses(batch.size());
     std::vector<std::exception_ptr> errors(batch.size());
     SyncStats delta;
-    try {
-      db.write([&](Tx& tx) {
-        TxnState& s = tx.state();
-        std::unordered_map<std::string, ClientState> clients;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-          try {
-            responses[i] = applyPush(tx, s, clients, batch[i], delta);
-          } catch (const SyncError&) {
-            errors[i] = std::current_exception();  // refused as a whole; nothing of it was applied
-          }
-        }
-        for (auto& [key, st] : clients) {
-          if (st.dirty) writeClient(s.txn, db.impl().clients, st.key, st.record);
-        }
-        const std::uint64_t head = db.impl().head(s);
-        for (auto& r : responses) {
-          if (r) r->version = head;
-        }
-        tx.enforceWriteAuth(nullptr);
-        tx.setContext({});
-      });
-    } catch (...) {
-      // The commit (or a storage failure inside it) lost every push of the
-      // batch: nothing was acknowledged, clients retry.
-      std::string what = "push could not be committed";
+    // Fast path first: mutations run straight in the group's transaction.
+    // Failures are rare, and a nested LMDB transaction per mutation costs
+    // more than the mutation itself (its dirty pages are merged into the
+    // parent one by one). If any mutator throws, the whole transaction is
+    // dropped and the batch re-applied with savepoints, so the failure is
+    // rolled back alone. Mutators must therefore be deterministic functions
+    // of the database and their arguments (as on the client, which runs
+    // them again on every rebase).
+    for (bool careful : {false, true}) {
+      std::fill(responses.begin(), responses.end(), std::nullopt);
+      std::fill(errors.begin(), errors.end(), nullptr);
+      delta = {};
       try {
-        throw;
-      } catch (const std::exception& e) {
-        what += std::string(": ") + e.what();
+        db.write([&](Tx& tx) {
+          TxnState& s = tx.state();
+          std::unordered_map<std::string, ClientState> clients;
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            try {
+              responses[i] = applyPush(tx, s, clients, batch[i], delta, careful);
+            } catch (const SyncError&) {
+              errors[i] = std::current_exception();  // refused as a whole; nothing of it was applied
+            }
+          }
+          for (auto& [key, st] : clients) {
+            if (st.dirty) writeClient(s.txn, db.impl().clients, st.key, st.record);
+          }
+          const std::uint64_t head = db.impl().head(s);
+          for (auto& r : responses) {
+            if (r) r->version = head;
+          }
+          tx.enforceWriteAuth(nullptr);
+          tx.setContext({});
+        });
+        break;
+      } catch (const RetryWithSavepoints&) {
+        ++delta.careful_batches;
+        continue;
       } catch (...) {
-      }
-      const auto failure = std::make_exception_ptr(SyncError(SyncErrorKind::Internal, what));
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (!errors[i]) errors[i] = failure;
-        responses[i].reset();
+        // The commit (or a storage failure inside it) lost every push of the
+        // batch: nothing was acknowledged, clients retry.
+        std::string what = "push could not be committed";
+        try {
+          throw;
+        } catch (const std::exception& e) {
+          what += std::string(": ") + e.what();
+        } catch (...) {
+        }
+        const auto failure = std::make_exception_ptr(SyncError(SyncErrorKind::Internal, what));
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          if (!errors[i]) errors[i] = failure;
+          responses[i].reset();
+        }
+        break;
       }
     }
     {
@@ -202,6 +224,7 @@ struct SyncServer::Impl {
       stats.mutations_applied += delta.mutations_applied;
       stats.mutations_failed += delta.mutations_failed;
       stats.mutations_skipped += delta.mutations_skipped;
+      stats.careful_batches += delta.careful_batches;
       stats.largest_group = std::max<std::uint64_t>(stats.largest_group, batch.size());
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -217,7 +240,7 @@ struct SyncServer::Impl {
   }
 
   PushResponse applyPush(Tx& tx, TxnState& s, std::unordered_map<std::string, ClientState>& clients,
-                         Pending& p, SyncStats& delta) {
+                         Pending& p, SyncStats& delta, bool careful) {
     const PushRequest& req = p.request;
     // A client the server does not know, whose first mutation is not 1:
     // the client holds state this server never had (or lost). Refuse the
@@ -259,16 +282,26 @@ struct SyncServer::Impl {
       } else {
         ++applied_new;
         tx.setContext(WriteContext{req.client_group_id, m.client_id, m.id});
+        const MutatorCallInfo call{m.name, m.args, p.ctx, req.client_group_id, m.client_id, m.id};
         try {
-          tx.savepoint([&](Tx& inner) {
-            runner(inner, MutatorCallInfo{m.name, m.args, p.ctx, req.client_group_id, m.client_id, m.id});
-          });
+          if (careful) {
+            tx.savepoint([&](Tx& inner) { runner(inner, call); });
+          } else {
+            runner(tx, call);
+          }
           ++delta.mutations_applied;
         } catch (const std::exception& e) {
           if (isFatal(e)) throw;
+          if (!careful) throw RetryWithSavepoints{};
           r.outcome = MutationOutcome::Failed;
           r.error = errorKindOf(e);
           r.message = e.what();
+          ++delta.mutations_failed;
+        } catch (...) {
+          if (!careful) throw RetryWithSavepoints{};
+          r.outcome = MutationOutcome::Failed;
+          r.error = "MutatorError";
+          r.message = "the mutator threw something that is not a std::exception";
           ++delta.mutations_failed;
         }
         // Applied or failed, the id is used up: the client must not resend it.

@@ -81,6 +81,7 @@ struct SyncStats {
   std::uint64_t mutations_skipped = 0;
   std::uint64_t pulls = 0;
   std::uint64_t largest_group = 0;        // most pushes in one commit so far
+  std::uint64_t careful_batches = 0;      // batches re-applied with savepoints after a mutator failed
 };
 
 class SyncServer {
