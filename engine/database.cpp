@@ -667,6 +667,8 @@ std::uint64_t ReadTx::count(const Table& table) const {
 
 const WriteContext& Tx::context() const noexcept { return state().context; }
 
+void Database::sync() { lmdb::check(mdb_env_sync(impl_->env.get(), 1), "syncing the environment"); }
+
 void Tx::setContext(WriteContext context) { state().context = std::move(context); }
 
 void Tx::enforceWriteAuth(std::shared_ptr<const std::any> ctx) {

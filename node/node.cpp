@@ -282,7 +282,11 @@ void Node::start() {
   if (ec) throw std::runtime_error("cannot create the data directory " + o.data_dir.string() + ": " + ec.message());
 
   OpenOptions open;
-  open.durability = o.durability;
+  // Full durability for pushes comes from the sync writer, not from LMDB's
+  // two syncs per commit: the database runs NoMetaSync and a push is
+  // answered once a later sync has made its commit durable (one sync per
+  // group commit under load; docs/node.md, "Push: group commit").
+  open.durability = o.durability == Durability::Full ? Durability::NoMetaSync : o.durability;
   open.map_size_bytes = o.map_size_bytes;
   m.db.emplace(Database::open(o.data_dir, *m.app.schema, open));
   const SchemaDiff diff = m.db->runMigrations();
@@ -292,6 +296,7 @@ void Node::start() {
   so.schema_version = m.app.schema->version();
   so.max_mutations_per_push = o.max_mutations_per_push;
   so.max_pull_bytes = o.max_pull_bytes;
+  so.durable_acks = o.durability == Durability::Full;
   m.sync = std::make_unique<sync::SyncServer>(*m.db, m.app.runner, so);
 
   SyncHandlerOptions ho;

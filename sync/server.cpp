@@ -114,20 +114,81 @@ struct SyncServer::Impl {
     writer = std::thread([this] { run(); });
   }
 
-  void run() {
+  // A committed (or refused) batch whose pushes have not been answered yet.
+  struct Done {
     std::vector<Pending> batch;
+    std::vector<std::optional<PushResponse>> responses;
+    std::vector<std::exception_ptr> errors;
+    bool wrote = false;  // the commit changed the database
+  };
+
+  // With Durability::NoMetaSync and durable acknowledgements, a commit is
+  // durable only after a later data sync: the next commit's, or an explicit
+  // one when no push is waiting. So a committed batch is answered after the
+  // next batch commits (one sync per commit under load), or after
+  // Database::sync() when the writer would otherwise go idle.
+  bool pipelined() const {
+    return options.durable_acks && db.impl().options.durability == Durability::NoMetaSync;
+  }
+
+  void run() {
+    std::optional<Done> unsynced;
     for (;;) {
+      std::vector<Pending> batch;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (queue.empty()) return;  // stopping, and nothing left
+        if (!unsynced) cv.wait(lock, [&] { return stopping || !queue.empty(); });
         while (!queue.empty() && batch.size() < options.max_pushes_per_commit) {
           batch.push_back(std::move(queue.front()));
           queue.pop_front();
         }
       }
-      commitBatch(batch);
-      batch.clear();
+      if (batch.empty()) {
+        if (!unsynced) return;  // stopping, nothing queued, nothing owed
+        syncThenDeliver(*unsynced);
+        unsynced.reset();
+        continue;
+      }
+      Done done = commitBatch(std::move(batch));
+      if (!done.wrote) {
+        deliver(done);  // nothing was written: nothing to make durable
+      } else if (!pipelined()) {
+        if (unsynced) syncThenDeliver(*unsynced);  // (only if the mode changed; kept for safety)
+        unsynced.reset();
+        deliver(done);
+      } else {
+        // This commit's data sync also flushed the previous commit's meta page.
+        if (unsynced) deliver(*unsynced);
+        unsynced = std::move(done);
+      }
+    }
+  }
+
+  void syncThenDeliver(Done& d) {
+    try {
+      db.sync();
+    } catch (...) {
+      // The commit happened but may not be durable: say so rather than ack.
+      const auto failure = std::make_exception_ptr(
+          SyncError(SyncErrorKind::Internal, "push committed but the sync to disk failed: retry"));
+      for (std::size_t i = 0; i < d.batch.size(); ++i) {
+        d.responses[i].reset();
+        if (!d.errors[i]) d.errors[i] = failure;
+      }
+    }
+    deliver(d);
+  }
+
+  void deliver(Done& d) {
+    for (std::size_t i = 0; i < d.batch.size(); ++i) {
+      if (d.responses[i] && options.on_pushed) {
+        try {
+          options.on_pushed(d.batch[i].request, *d.responses[i]);
+        } catch (...) {
+          // A hook's failure must not turn a committed push into an error.
+        }
+      }
+      if (d.batch[i].done) d.batch[i].done(d.responses[i] ? &*d.responses[i] : nullptr, d.errors[i]);
     }
   }
 
@@ -158,10 +219,16 @@ struct SyncServer::Impl {
   // re-applied from scratch with a savepoint around every mutation.
   struct RetryWithSavepoints {};
 
-  void commitBatch(std::vector<Pending>& batch) {
-    std::vector<std::optional<PushResponse>> responses(batch.size());
-    std::vector<std::exception_ptr> errors(batch.size());
+  Done commitBatch(std::vector<Pending> pending) {
+    Done out;
+    out.batch = std::move(pending);
+    auto& batch = out.batch;
+    auto& responses = out.responses;
+    auto& errors = out.errors;
+    responses.resize(batch.size());
+    errors.resize(batch.size());
     SyncStats delta;
+    std::uint64_t careful_batches = 0;
     // Fast path first: mutations run straight in the group's transaction.
     // Failures are rare, and a nested LMDB transaction per mutation costs
     // more than the mutation itself (its dirty pages are merged into the
@@ -185,8 +252,11 @@ struct SyncServer::Impl {
               errors[i] = std::current_exception();  // refused as a whole; nothing of it was applied
             }
           }
+          out.wrote = false;
           for (auto& [key, st] : clients) {
-            if (st.dirty) writeClient(s.txn, db.impl().clients, st.key, st.record);
+            if (!st.dirty) continue;
+            writeClient(s.txn, db.impl().clients, st.key, st.record);
+            out.wrote = true;
           }
           const std::uint64_t head = db.impl().head(s);
           for (auto& r : responses) {
@@ -197,7 +267,7 @@ struct SyncServer::Impl {
         });
         break;
       } catch (const RetryWithSavepoints&) {
-        ++delta.careful_batches;
+        ++careful_batches;
         continue;
       } catch (...) {
         // The commit (or a storage failure inside it) lost every push of the
@@ -214,6 +284,7 @@ struct SyncServer::Impl {
           if (!errors[i]) errors[i] = failure;
           responses[i].reset();
         }
+        out.wrote = false;
         break;
       }
     }
@@ -224,19 +295,10 @@ struct SyncServer::Impl {
       stats.mutations_applied += delta.mutations_applied;
       stats.mutations_failed += delta.mutations_failed;
       stats.mutations_skipped += delta.mutations_skipped;
-      stats.careful_batches += delta.careful_batches;
+      stats.careful_batches += careful_batches;
       stats.largest_group = std::max<std::uint64_t>(stats.largest_group, batch.size());
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (responses[i] && options.on_pushed) {
-        try {
-          options.on_pushed(batch[i].request, *responses[i]);
-        } catch (...) {
-          // A hook's failure must not turn a committed push into an error.
-        }
-      }
-      if (batch[i].done) batch[i].done(responses[i] ? &*responses[i] : nullptr, errors[i]);
-    }
+    return out;
   }
 
   PushResponse applyPush(Tx& tx, TxnState& s, std::unordered_map<std::string, ClientState>& clients,

@@ -65,6 +65,13 @@ struct SyncOptions {
   // A single mutation or admin transaction bigger than this is split
   // between rows (see docs/protocol.md).
   std::size_t max_pull_bytes = 4u << 20;
+  // With a database opened with Durability::NoMetaSync: answer a push only
+  // once its commit is durable — after the next commit's data sync, or an
+  // explicit sync when no other push is waiting (one sync per group commit
+  // under load; docs/node.md). false: answer right after the commit (a
+  // system crash may roll back the last acknowledged pushes). Ignored with
+  // Full (already durable at commit) and NoSync (never durable).
+  bool durable_acks = true;
   // Group commit: the writer takes at most this many queued pushes into one
   // transaction.
   std::size_t max_pushes_per_commit = 256;

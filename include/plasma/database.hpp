@@ -311,6 +311,12 @@ class Database {
     return fn(scope.tx());
   }
 
+  // Flushes every committed transaction to disk (fdatasync). With
+  // Durability::NoMetaSync, a commit is durable once a later sync (this, or
+  // the data sync of the next commit) has completed: the sync node uses
+  // that to acknowledge pushes durably with one sync per group commit.
+  void sync();
+
   // Convenience: one row copied out of its own read transaction.
   std::optional<OwnedRow> get(const Table& table, std::string_view id) const;
 
