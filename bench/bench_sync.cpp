@@ -20,6 +20,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -370,6 +371,14 @@ std::uint64_t processWriteBytes() {
   return v;
 }
 
+// CPU seconds (user + system) of every thread of the process so far.
+double processCpuSeconds() {
+  rusage u{};
+  if (::getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
 // The median latency of a 4 KiB pwrite + fdatasync in the scratch directory
 // right now, in microseconds: what a synced commit costs at least at the
 // moment (it varies a lot with the neighbours' I/O on a shared machine).
@@ -444,12 +453,15 @@ void runPushWorkload(benchmark::State& state, PushBench& b) {
   std::uint64_t starved = 0;
   double seconds = 0;
   std::uint64_t written = 0;
+  double cpu = 0;
   for (auto _ : state) {
     state.PauseTiming();
     topUp(b);
     state.ResumeTiming();
     const std::uint64_t written_before = processWriteBytes();
+    const double cpu_before = processCpuSeconds();
     const RoundStats r = runner.run(kRoundSeconds);
+    cpu += processCpuSeconds() - cpu_before;
     written += processWriteBytes() - written_before;
     seconds += r.seconds;
     applied += r.applied;
@@ -470,6 +482,7 @@ void runPushWorkload(benchmark::State& state, PushBench& b) {
   state.counters["mutations_per_commit"] = commits > 0 ? static_cast<double>(applied) / static_cast<double>(commits) : 0;
   state.counters["starved_rounds"] = static_cast<double>(starved);
   state.counters["fsync_us"] = fsync_us;
+  state.counters["cpu_us_per_mutation"] = applied > 0 ? cpu * 1e6 / static_cast<double>(applied) : 0;
   state.counters["written_bytes_per_mutation"] = applied > 0 ? static_cast<double>(written) / static_cast<double>(applied) : 0;
 }
 
