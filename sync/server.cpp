@@ -10,6 +10,8 @@
 //   range scan as the patch.
 #include "sync/server.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -447,23 +449,180 @@ const SyncOptions& SyncServer::options() const noexcept { return impl_->options;
 
 namespace {
 
-// (table, id) of a change-log entry, viewing the entry's bytes.
-struct RowKey {
-  std::string_view table;
-  std::string_view id;
-  bool operator==(const RowKey&) const = default;
-};
-struct RowKeyHash {
-  std::size_t operator()(const RowKey& k) const noexcept {
-    return static_cast<std::size_t>(XXH3_64bits_withSeed(k.id.data(), k.id.size(), k.table.size()) ^
-                                    XXH3_64bits(k.table.data(), k.table.size()));
-  }
+// One row of a pull page: the newest change-log entry of that row within the
+// page, viewed in place (valid while the read transaction is open).
+struct PageRow {
+  const fbs::ChangeEntry* entry;
+  detail::BoundTable* table;
+  bool put;  // readable row image; else a del
 };
 
-struct NewestEntry {
-  const fbs::ChangeEntry* entry;
-  std::size_t order;  // position of its newest version among the kept rows
+struct Page {
+  std::vector<PageRow> rows;  // in version order of each row's newest entry
+  std::vector<std::pair<std::string_view, std::int64_t>> last_mutation_ids;  // this group's clients
+  std::uint64_t cookie = 0;
+  bool more = false;
+  bool full = false;  // null cookie: the page starts with `clear`
 };
+
+// Open-addressing index from (table, id) to a position in `entries`, so
+// that each row keeps only its newest entry. No allocation per entry.
+class RowIndex {
+ public:
+  explicit RowIndex(std::size_t expected) { rehash(std::bit_ceil(std::max<std::size_t>(64, expected * 2))); }
+
+  // Returns the slot's current value (or npos) and stores `value` there.
+  std::size_t exchange(std::string_view table, std::string_view id, std::size_t value,
+                       const std::vector<const fbs::ChangeEntry*>& entries) {
+    if ((used_ + 1) * 2 > slots_.size()) rehashFrom(entries);
+    const std::uint64_t h = XXH3_64bits_withSeed(id.data(), id.size(), XXH3_64bits(table.data(), table.size()));
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& slot = slots_[i];
+      if (slot.value == kEmpty) {
+        slot = Slot{h, value};
+        ++used_;
+        return kNpos;
+      }
+      if (slot.hash == h) {
+        const auto* e = entries[slot.value];
+        if (e->id()->string_view() == id && e->table()->string_view() == table) {
+          return std::exchange(slot.value, value);
+        }
+      }
+    }
+  }
+  static constexpr std::size_t kNpos = ~std::size_t{0};
+
+ private:
+  static constexpr std::size_t kEmpty = ~std::size_t{0};
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::size_t value = kEmpty;
+  };
+  void rehash(std::size_t n) {
+    slots_.assign(n, Slot{});
+    mask_ = n - 1;
+    used_ = 0;
+  }
+  void rehashFrom(const std::vector<const fbs::ChangeEntry*>&) {
+    std::vector<Slot> old = std::move(slots_);
+    rehash(old.size() * 2);
+    for (const Slot& s : old) {
+      if (s.value == kEmpty) continue;
+      for (std::size_t i = s.hash & mask_;; i = (i + 1) & mask_) {
+        if (slots_[i].value == kEmpty) {
+          slots_[i] = s;
+          ++used_;
+          break;
+        }
+      }
+    }
+  }
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t used_ = 0;
+};
+
+// Reads one page of changes after the request's cookie (see docs/node.md,
+// "Pull: pages"), filtered by auth.read for the ctx.
+Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std::any& ctx, const SyncOptions& o) {
+  Page page;
+  const std::uint64_t head = impl.head(s);
+  const std::uint64_t cookie = req.cookie.value_or(0);
+  if (cookie > head) {
+    throw SyncError(SyncErrorKind::ClientStateNotFound,
+                    "cookie " + std::to_string(cookie) + " is ahead of this server's change log (head " +
+                        std::to_string(head) + "): the server does not have the client's state");
+  }
+  page.full = !req.cookie.has_value();
+  const std::size_t expected = static_cast<std::size_t>(std::min<std::uint64_t>(head - cookie, 1u << 16));
+  std::vector<const fbs::ChangeEntry*> entries;  // every row entry of the page, in version order
+  entries.reserve(expected);
+  std::vector<bool> superseded;
+  superseded.reserve(expected);
+  RowIndex index(expected);
+  std::size_t bytes = 0;
+  std::uint64_t end = cookie;
+  bool over_budget = false;
+  lmdb::Cursor cur(s.txn, impl.changes);
+  for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
+    // Pages end at a mutation boundary (after a Confirm) or, for writes made
+    // outside a mutation, between any two rows; a mutation bigger than twice
+    // the page budget is split too rather than growing without bound.
+    if (over_budget) break;
+    const std::uint64_t version = keys::decodeU64(cur.key());
+    const std::string_view value = cur.value();
+    flatbuffers::Verifier v(reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
+    if (!fbs::VerifyChangeEntryBuffer(v)) {
+      throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " is malformed");
+    }
+    const auto* e = fbs::GetChangeEntry(value.data());
+    end = version;
+    if (e->op() == fbs::ChangeOp::Confirm) {
+      if (e->client_group_id() != nullptr && e->client_group_id()->string_view() == req.client_group_id &&
+          e->client_id() != nullptr) {
+        const std::string_view client = e->client_id()->string_view();
+        auto it = std::find_if(page.last_mutation_ids.begin(), page.last_mutation_ids.end(),
+                               [&](const auto& p) { return p.first == client; });
+        if (it == page.last_mutation_ids.end()) {
+          page.last_mutation_ids.emplace_back(client, e->mutation_id());
+        } else {
+          it->second = std::max<std::int64_t>(it->second, e->mutation_id());
+        }
+      }
+      if (bytes >= o.max_pull_bytes) over_budget = true;
+      continue;
+    }
+    if (e->table() == nullptr || e->id() == nullptr) {
+      throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " has no table or id");
+    }
+    const std::size_t previous =
+        index.exchange(e->table()->string_view(), e->id()->string_view(), entries.size(), entries);
+    if (previous != RowIndex::kNpos) {
+      superseded[previous] = true;
+      const auto* old = entries[previous];
+      bytes -= (old->row() ? old->row()->size() : 0) + old->table()->size() + old->id()->size();
+    }
+    entries.push_back(e);
+    superseded.push_back(false);
+    bytes += (e->row() ? e->row()->size() : 0) + e->table()->size() + e->id()->size();
+    const bool admin = e->client_id() == nullptr || e->client_id()->size() == 0;
+    if ((admin && bytes >= o.max_pull_bytes) || bytes >= 2 * o.max_pull_bytes) over_budget = true;
+  }
+  page.more = over_budget && end < head;
+  page.cookie = page.more ? end : head;
+
+  // auth.read for the caller's ctx, built once per table.
+  std::vector<std::pair<const detail::BoundTable*, Expr>> readable;
+  detail::BoundTable* last_table = nullptr;
+  std::string_view last_name;
+  page.rows.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (superseded[i]) continue;
+    const auto* e = entries[i];
+    const std::string_view name = e->table()->string_view();
+    detail::BoundTable* t = (last_table != nullptr && name == last_name) ? last_table : impl.tableByName(name);
+    if (t == nullptr) throw SyncError(SyncErrorKind::Internal, "change log names unknown table '" + std::string(name) + "'");
+    last_table = t;
+    last_name = name;
+    bool put = e->op() == fbs::ChangeOp::Put && e->row() != nullptr;
+    if (put && t->spec->options.auth.read) {
+      auto it = std::find_if(readable.begin(), readable.end(), [&](const auto& p) { return p.first == t; });
+      if (it == readable.end()) {
+        readable.emplace_back(t, t->spec->options.auth.read(ctx));
+        it = std::prev(readable.end());
+      }
+      if (it->second) {
+        const RowView view = impl.view(*t, e->id()->string_view(),
+                                       std::string_view(reinterpret_cast<const char*>(e->row()->data()), e->row()->size()));
+        put = query::matches(it->second, query::RowSource(view));
+      }
+    }
+    if (!put && page.full) continue;  // after `clear`, a delete says nothing
+    page.rows.push_back(PageRow{e, t, put});
+  }
+  return page;
+}
 
 }  // namespace
 
@@ -474,100 +633,21 @@ PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx) const
   DatabaseImpl& impl = impl_->db.impl();
   PullResponse out = impl_->db.read([&](ReadTx& r) {
     impl.requireReady();
-    TxnState& s = r.state();
+    const Page page = scanPage(impl, r.state(), req, ctx, o);
     PullResponse resp;
-    const std::uint64_t head = impl.head(s);
-    const std::uint64_t cookie = req.cookie.value_or(0);
-    if (cookie > head) {
-      throw SyncError(SyncErrorKind::ClientStateNotFound,
-                      "cookie " + std::to_string(cookie) + " is ahead of this server's change log (head " +
-                          std::to_string(head) + "): the server does not have the client's state");
-    }
-    const bool full = !req.cookie.has_value();
-    if (full) resp.patch.push_back(PatchOp{PatchOpKind::Clear, {}, {}, std::nullopt});
-
-    // Newest entry per row within (cookie, end], where `end` is the page's last version.
-    std::unordered_map<RowKey, std::size_t, RowKeyHash> index;  // -> rows[i]
-    std::vector<const fbs::ChangeEntry*> rows;
-    std::vector<bool> superseded;
-    std::size_t bytes = 0;
-    std::uint64_t end = cookie;
-    bool over_budget = false;
-    lmdb::Cursor cur(s.txn, impl.changes);
-    for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
-      const std::uint64_t version = keys::decodeU64(cur.key());
-      const std::string_view value = cur.value();
-      flatbuffers::Verifier v(reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
-      if (!fbs::VerifyChangeEntryBuffer(v)) {
-        throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " is malformed");
-      }
-      const auto* e = fbs::GetChangeEntry(value.data());
-      const bool confirm = e->op() == fbs::ChangeOp::Confirm;
-      const bool admin = !confirm && (e->client_id() == nullptr || e->client_id()->size() == 0);
-      // Pages end at a mutation boundary (after a Confirm) or, for writes
-      // made outside a mutation, between any two rows; a mutation bigger
-      // than twice the page budget is split too rather than growing the
-      // response without bound.
-      if (over_budget) break;
-      end = version;
-      if (confirm) {
-        if (e->client_group_id() != nullptr && e->client_group_id()->string_view() == req.client_group_id &&
-            e->client_id() != nullptr) {
-          auto& id = resp.last_mutation_id_changes[e->client_id()->str()];
-          id = std::max<std::int64_t>(id, e->mutation_id());
-        }
-        if (bytes >= o.max_pull_bytes) over_budget = true;
-        continue;
-      }
-      if (e->table() == nullptr || e->id() == nullptr) {
-        throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " has no table or id");
-      }
-      const RowKey key{e->table()->string_view(), e->id()->string_view()};
-      auto [it, inserted] = index.try_emplace(key, rows.size());
-      if (!inserted) {
-        superseded[it->second] = true;
-        const auto* old = rows[it->second];
-        bytes -= old->row() ? old->row()->size() : 0;
-        it->second = rows.size();
-      }
-      rows.push_back(e);
-      superseded.push_back(false);
-      bytes += (e->row() ? e->row()->size() : 0) + key.table.size() + key.id.size();
-      if ((admin && bytes >= o.max_pull_bytes) || bytes >= 2 * o.max_pull_bytes) over_budget = true;
-    }
-    resp.more = over_budget && end < head;
-    resp.cookie = resp.more ? end : head;
-
-    // auth.read for the caller's ctx, built once per table.
-    std::unordered_map<const detail::BoundTable*, Expr> readable;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (superseded[i]) continue;
-      const auto* e = rows[i];
-      detail::BoundTable* t = impl.tableByName(e->table()->string_view());
-      if (t == nullptr) {
-        throw SyncError(SyncErrorKind::Internal, "change log names unknown table '" + e->table()->str() + "'");
-      }
+    resp.cookie = page.cookie;
+    resp.more = page.more;
+    for (const auto& [client, id] : page.last_mutation_ids) resp.last_mutation_id_changes.emplace(client, id);
+    resp.patch.reserve(page.rows.size() + 1);
+    if (page.full) resp.patch.push_back(PatchOp{PatchOpKind::Clear, {}, {}, std::nullopt});
+    for (const PageRow& row : page.rows) {
       PatchOp op;
-      op.table = t->spec->name;
-      op.id = e->id()->str();
-      bool put = e->op() == fbs::ChangeOp::Put && e->row() != nullptr;
-      if (put) {
-        std::string_view row_bytes(reinterpret_cast<const char*>(e->row()->data()), e->row()->size());
-        const RowView view = impl.view(*t, op.id, row_bytes);
-        const AuthPredicate& build = t->spec->options.auth.read;
-        if (build) {
-          auto [pit, fresh] = readable.try_emplace(t);
-          if (fresh) pit->second = build(ctx);
-          if (pit->second && !query::matches(pit->second, query::RowSource(view))) put = false;
-        }
-        if (put) {
-          op.op = PatchOpKind::Put;
-          op.row.emplace(t->layout, op.id, std::string(row_bytes));
-        }
-      }
-      if (!put) {
-        if (full) continue;  // after `clear`, a delete says nothing
-        op.op = PatchOpKind::Del;
+      op.op = row.put ? PatchOpKind::Put : PatchOpKind::Del;
+      op.table = row.table->spec->name;
+      op.id = row.entry->id()->str();
+      if (row.put) {
+        op.row.emplace(row.table->layout, op.id,
+                       std::string(reinterpret_cast<const char*>(row.entry->row()->data()), row.entry->row()->size()));
       }
       resp.patch.push_back(std::move(op));
     }
