@@ -57,6 +57,11 @@ std::string_view contentType(Encoding e) noexcept;
 
 // ---- server side -------------------------------------------------------------
 
+// JSON: the mutations' args share one reference-counted arena holding the
+// parsed body (they move out of the tree instead of being copied). A copy of
+// an args value allocates from that arena too, which is not thread-safe: do
+// not copy args of the same request on several threads at once (reading
+// them is fine).
 PushRequest decodePush(Encoding e, std::string_view body);
 PullRequest decodePull(Encoding e, std::string_view body);
 
