@@ -655,6 +655,15 @@ TEST_CASE("codec: error bodies are JSON in Replicache's shape", "[codec]") {
     const SyncError back = expectSyncError([&] { throwErrorJson(body); }, kind);
     CHECK(std::string(back.what()) == "why \"quoted\"\n");
   }
+  // Every character that needs escaping, at every position of an 8-byte block.
+  for (char special : {'"', '\\', '\n', '\x01', '\x1f', '\t'}) {
+    for (std::size_t at = 0; at < 24; ++at) {
+      std::string msg(24, 'a');
+      msg[at] = special;
+      msg += "\u00e9 tail";
+      CHECK(bj::parse(encodeErrorJson(SyncError(SyncErrorKind::BadRequest, msg))).at("message").as_string() == msg);
+    }
+  }
   // Invalid UTF-8 in a message still makes valid JSON.
   CHECK(bj::parse(encodeErrorJson(SyncError(SyncErrorKind::BadRequest, "bad \xff\xfe bytes"))).at("message") ==
         "bad \u00ff\u00fe bytes");
