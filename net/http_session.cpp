@@ -322,10 +322,15 @@ void HttpSession::onWritten(error_code ec) {
     close();
     return;
   }
-  if (keep_alive_ && !worker_.stopping)
+  if (keep_alive_ && !worker_.stopping) {
     awaitRequest();
-  else
+  } else if (keep_alive_ && buffer_.size() == 0) {
+    // The server began stopping after this keep-alive response went out: the client expects
+    // the connection to stay, so it will not close its side; lingering would only wait.
+    close();
+  } else {
     lingerClose();
+  }
 }
 
 void HttpSession::lingerClose() {
