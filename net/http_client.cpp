@@ -7,6 +7,8 @@
 // operation outlives the buffers it writes to (with io_uring the kernel writes into them).
 #include "net/http_client.hpp"
 
+#include <boost/system/system_error.hpp>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,7 +21,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <deque>
+#include <limits>
 #include <stdexcept>
+
+#include "net/http_codec.hpp"
 
 namespace plasma::net {
 
@@ -190,8 +195,20 @@ void HttpClient::Impl::buildRequest(std::string_view method, std::string_view ta
   out.append(body);
 }
 
+namespace {
+// Creating the client's io_context creates its io_uring ring: say what to do when that fails.
+template <class T, class... Args>
+std::unique_ptr<T> makeImpl(Args&&... args) {
+  try {
+    return std::make_unique<T>(std::forward<Args>(args)...);
+  } catch (const boost::system::system_error& e) {
+    throw detail::ioContextError(e.what());
+  }
+}
+}  // namespace
+
 HttpClient::HttpClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
+    : impl_(makeImpl<Impl>(std::move(host), port, timeout)) {}
 HttpClient::~HttpClient() = default;
 
 bool HttpClient::connected() const { return impl_->connected; }
@@ -309,7 +326,7 @@ void WsClient::Impl::abort() {
 }
 
 WsClient::WsClient(std::string host, std::uint16_t port, std::string target, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<Impl>(timeout)) {
+    : impl_(makeImpl<Impl>(timeout)) {
   impl_->ws.set_option(websocket::stream_base::decorator(
       [](websocket::request_type& req) { req.set(http::field::user_agent, "plasma-net-client"); }));
   impl_->handshake(host, port, target);

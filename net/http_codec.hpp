@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +40,10 @@ struct ResponseShape {
 };
 // Returns false when the response asks to close the connection ("Connection: close").
 bool writeResponseHead(std::string& out, const HttpResponse& r, const ResponseShape& shape);
+
+// The error to throw when an io_context cannot be created (with io_uring: the ring), naming the
+// -DPLASMA_IO_URING=OFF switch. `what` is the system error's text.
+std::runtime_error ioContextError(std::string_view what);
 
 // Reason phrase for a status code ("OK", "Not Found", ...; "Unknown" if none).
 std::string_view reasonPhrase(int status) noexcept;

@@ -41,6 +41,14 @@ std::optional<std::string_view> HttpRequest::queryParam(std::string_view name) c
 
 namespace detail {
 
+std::runtime_error ioContextError(std::string_view what) {
+  if (usesIoUring())
+    return std::runtime_error("plasma::net: io_uring is unavailable (" + std::string(what) +
+                              "); this build uses Asio's io_uring backend. Rebuild with -DPLASMA_IO_URING=OFF "
+                              "to use epoll (see docs/building.md, \"Network layer\")");
+  return std::runtime_error("plasma::net: cannot create the I/O context: " + std::string(what));
+}
+
 // --- ServerCore, Session, Worker --------------------------------------------------------------
 
 void ServerCore::log(std::string_view message) const {
@@ -143,11 +151,7 @@ void Server::Impl::createWorkers() {
     // The ticker's timer is the first I/O object: with io_uring it creates the ring, which is
     // where a kernel or container that blocks io_uring says no.
     workers.clear();
-    if (usesIoUring())
-      throw std::runtime_error(std::string("plasma::net: io_uring is unavailable (") + e.what() +
-                               "); this build uses Asio's io_uring backend. Rebuild with "
-                               "-DPLASMA_IO_URING=OFF to use epoll (see docs/building.md, \"Network layer\")");
-    throw std::runtime_error(std::string("plasma::net: cannot create the I/O context: ") + e.what());
+    throw detail::ioContextError(e.what());
   }
 }
 
