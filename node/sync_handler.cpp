@@ -196,10 +196,9 @@ void SyncHandler::pull(net::HttpRequest&& request, net::Responder respond) const
     }
     std::any ctx = authorize(options_, request, pull.client_group_id, "pull");
     // Reads never wait for the writer: answer on this I/O thread.
-    const sync::PullResponse r = server_->pull(pull, ctx);
     net::HttpResponse out;
     out.content_type = std::string(sync::contentType(encoding));
-    out.body = sync::encodePullResponse(encoding, r);
+    out.body = server_->pullEncoded(pull, ctx, encoding);
     respond(std::move(out));
   } catch (...) {
     if (respond.valid()) fail(respond, encoding, "pull", asSyncError(std::current_exception()));

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,6 +82,23 @@ std::string encodePushResponse(Encoding e, const PushResponse& r);
 // from the stored row into the output (no intermediate JSON tree). Throws
 // SyncError(Internal) for a put without a row.
 std::string encodePullResponse(Encoding e, const PullResponse& r);
+
+// The same response with every row viewed in place — the form the server
+// encodes straight out of its read transaction (no copy per row). Views
+// must stay valid for the call.
+struct PatchOpView {
+  PatchOpKind op = PatchOpKind::Put;
+  std::string_view table;
+  std::string_view id;
+  std::optional<RowView> row;  // Put
+};
+struct PullResponseView {
+  std::uint64_t cookie = 0;
+  std::vector<std::pair<std::string_view, std::int64_t>> last_mutation_id_changes;  // distinct clients
+  std::vector<PatchOpView> patch;
+  bool more = false;
+};
+std::string encodePullResponse(Encoding e, const PullResponseView& r);
 
 // The JSON error body for `e` (error bodies are JSON in both encodings):
 //   VersionNotSupported -> {"error":"VersionNotSupported","versionType":"push"|"pull"|"schema","message":...}
@@ -143,7 +161,7 @@ namespace detail {
 PushRequest decodePushFbs(std::string_view body);
 PullRequest decodePullFbs(std::string_view body);
 std::string encodePushResponseFbs(const PushResponse& r);
-std::string encodePullResponseFbs(const PullResponse& r);
+std::string encodePullResponseFbs(const PullResponseView& r);
 std::string encodePushRequestFbs(const PushRequest& r);
 std::string encodePullRequestFbs(const PullRequest& r);
 PushResponse decodePushResponseFbs(std::string_view body);

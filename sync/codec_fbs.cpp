@@ -270,34 +270,39 @@ PushResponse decodePushResponseFbs(std::string_view body) {
   return r;
 }
 
-std::string encodePullResponseFbs(const PullResponse& r) {
+std::string encodePullResponseFbs(const PullResponseView& r) {
   auto& b = builder();
   std::vector<fb::Offset<wire::PatchOp>> ops;
   ops.reserve(r.patch.size());
   for (std::size_t i = 0; i < r.patch.size(); ++i) {
-    const PatchOp& op = r.patch[i];
+    const PatchOpView& op = r.patch[i];
     if (op.op == PatchOpKind::Clear) {
       ops.push_back(wire::CreatePatchOp(b, wire::PatchOpKind::Clear));
       continue;
     }
-    const auto table = b.CreateString(op.table);
-    const auto row_id = b.CreateString(op.id);
+    const auto table = b.CreateString(op.table.data(), op.table.size());
+    const auto row_id = b.CreateString(op.id.data(), op.id.size());
     fb::Offset<fb::Vector<std::uint8_t>> row;
     if (op.op == PatchOpKind::Put) {
       if (!op.row) {
         throw SyncError(SyncErrorKind::Internal, "pull: patch[" + std::to_string(i) + "] is a put without a row");
       }
-      const std::string& bytes = op.row->bytes();
+      const auto bytes = op.row->bytes();
       // A stored row is itself a FlatBuffers table with 8-byte scalars:
       // aligned, the receiver can verify and read it where it lies.
       b.ForceVectorAlignment(bytes.size(), sizeof(std::uint8_t), 8);
-      row = b.CreateVector(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+      row = b.CreateVector(bytes.data(), bytes.size());
     }
     ops.push_back(wire::CreatePatchOp(b, op.op == PatchOpKind::Put ? wire::PatchOpKind::Put : wire::PatchOpKind::Del,
                                       table, row_id, row));
   }
   const auto patch = b.CreateVector(ops);
-  const auto ids = idVector(b, r.last_mutation_id_changes);
+  std::vector<fb::Offset<wire::ClientMutationId>> idv;
+  idv.reserve(r.last_mutation_id_changes.size());
+  for (const auto& [client, id] : r.last_mutation_id_changes) {
+    idv.push_back(wire::CreateClientMutationId(b, b.CreateString(client.data(), client.size()), id));
+  }
+  const auto ids = b.CreateVector(idv);
   return finish(b, wire::Body::PullResponse, wire::CreatePullResponse(b, r.cookie, ids, patch, r.more));
 }
 

@@ -860,18 +860,24 @@ std::string encodePushResponseJson(const PushResponse& r) {
   return out;
 }
 
-std::string encodePullResponseJson(const PullResponse& r) {
+std::string encodePullResponseJson(const PullResponseView& r) {
   std::size_t estimate = 64 + r.last_mutation_id_changes.size() * 48;
-  for (const PatchOp& op : r.patch) estimate += 48 + op.table.size() + op.id.size() + (op.row ? op.row->bytes().size() * 2 : 0);
+  for (const PatchOpView& op : r.patch) {
+    estimate += 48 + op.table.size() + op.id.size() + (op.row ? op.row->bytes().size() * 2 : 0);
+  }
   std::string out;
   out.reserve(estimate);
   out += "{\"cookie\":";
   appendInt(out, r.cookie);
-  out += ",\"lastMutationIDChanges\":";
-  appendIdMap(out, r.last_mutation_id_changes);
-  out += ",\"patch\":[";
+  out += ",\"lastMutationIDChanges\":{";
+  for (std::size_t i = 0; i < r.last_mutation_id_changes.size(); ++i) {
+    if (i) out.push_back(',');
+    appendKey(out, r.last_mutation_id_changes[i].first);
+    appendInt(out, r.last_mutation_id_changes[i].second);
+  }
+  out += "},\"patch\":[";
   for (std::size_t i = 0; i < r.patch.size(); ++i) {
-    const PatchOp& op = r.patch[i];
+    const PatchOpView& op = r.patch[i];
     if (i) out.push_back(',');
     switch (op.op) {
       case PatchOpKind::Clear: out += "{\"op\":\"clear\"}"; continue;
@@ -889,7 +895,7 @@ std::string encodePullResponseJson(const PullResponse& r) {
         throw SyncError(SyncErrorKind::Internal, "pull: patch[" + std::to_string(i) + "] is a put without a row");
       }
       out += ",\"value\":";
-      appendRow(out, op.row->view());
+      appendRow(out, *op.row);
     }
     out.push_back('}');
   }
@@ -994,8 +1000,23 @@ std::string encodePushResponse(Encoding e, const PushResponse& r) {
   return e == Encoding::Json ? encodePushResponseJson(r) : detail::encodePushResponseFbs(r);
 }
 
-std::string encodePullResponse(Encoding e, const PullResponse& r) {
+std::string encodePullResponse(Encoding e, const PullResponseView& r) {
   return e == Encoding::Json ? encodePullResponseJson(r) : detail::encodePullResponseFbs(r);
+}
+
+std::string encodePullResponse(Encoding e, const PullResponse& r) {
+  PullResponseView v;
+  v.cookie = r.cookie;
+  v.more = r.more;
+  v.last_mutation_id_changes.reserve(r.last_mutation_id_changes.size());
+  for (const auto& [client, id] : r.last_mutation_id_changes) v.last_mutation_id_changes.emplace_back(client, id);
+  v.patch.reserve(r.patch.size());
+  for (const PatchOp& op : r.patch) {
+    PatchOpView o{op.op, op.table, op.id, std::nullopt};
+    if (op.row) o.row = op.row->view();
+    v.patch.push_back(o);
+  }
+  return encodePullResponse(e, v);
 }
 
 std::string encodeErrorJson(const SyncError& e) {

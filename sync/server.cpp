@@ -26,13 +26,14 @@
 #include "engine/store.hpp"
 #include "plasma/fbs/change_entry_generated.h"
 #include "query/eval.hpp"
+#include "sync/codec.hpp"
 
 namespace plasma::sync {
 
 namespace {
 
-using detail::DatabaseImpl;
-using detail::TxnState;
+using plasma::detail::DatabaseImpl;
+using plasma::detail::TxnState;
 
 std::string clientKey(std::string_view group, std::string_view client) {
   std::string k;
@@ -453,7 +454,7 @@ namespace {
 // page, viewed in place (valid while the read transaction is open).
 struct PageRow {
   const fbs::ChangeEntry* entry;
-  detail::BoundTable* table;
+  plasma::detail::BoundTable* table;
   bool put;  // readable row image; else a del
 };
 
@@ -593,15 +594,15 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   page.cookie = page.more ? end : head;
 
   // auth.read for the caller's ctx, built once per table.
-  std::vector<std::pair<const detail::BoundTable*, Expr>> readable;
-  detail::BoundTable* last_table = nullptr;
+  std::vector<std::pair<const plasma::detail::BoundTable*, Expr>> readable;
+  plasma::detail::BoundTable* last_table = nullptr;
   std::string_view last_name;
   page.rows.reserve(entries.size());
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (superseded[i]) continue;
     const auto* e = entries[i];
     const std::string_view name = e->table()->string_view();
-    detail::BoundTable* t = (last_table != nullptr && name == last_name) ? last_table : impl.tableByName(name);
+    plasma::detail::BoundTable* t = (last_table != nullptr && name == last_name) ? last_table : impl.tableByName(name);
     if (t == nullptr) throw SyncError(SyncErrorKind::Internal, "change log names unknown table '" + std::string(name) + "'");
     last_table = t;
     last_name = name;
@@ -625,6 +626,39 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
 }
 
 }  // namespace
+
+std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx, Encoding encoding) const {
+  const SyncOptions& o = impl_->options;
+  checkSchemaVersion(o, req.schema_version);
+  if (req.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "pull: clientGroupID is empty");
+  DatabaseImpl& impl = impl_->db.impl();
+  std::string out = impl_->db.read([&](ReadTx& r) {
+    impl.requireReady();
+    const Page page = scanPage(impl, r.state(), req, ctx, o);
+    PullResponseView view;
+    view.cookie = page.cookie;
+    view.more = page.more;
+    view.last_mutation_id_changes = page.last_mutation_ids;
+    view.patch.reserve(page.rows.size() + 1);
+    if (page.full) view.patch.push_back(PatchOpView{PatchOpKind::Clear, {}, {}, std::nullopt});
+    for (const PageRow& row : page.rows) {
+      PatchOpView op{row.put ? PatchOpKind::Put : PatchOpKind::Del, row.table->spec->name,
+                     row.entry->id()->string_view(), std::nullopt};
+      if (row.put) {
+        op.row = impl.view(*row.table, op.id,
+                           std::string_view(reinterpret_cast<const char*>(row.entry->row()->data()),
+                                            row.entry->row()->size()));
+      }
+      view.patch.push_back(op);
+    }
+    return encodePullResponse(encoding, view);
+  });
+  {
+    std::lock_guard lock(impl_->mu);
+    ++impl_->stats.pulls;
+  }
+  return out;
+}
 
 PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx) const {
   const SyncOptions& o = impl_->options;

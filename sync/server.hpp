@@ -110,6 +110,9 @@ class SyncServer {
 
   // Reads the changes after the request's cookie as the ctx may see them.
   PullResponse pull(const PullRequest& request, const std::any& ctx) const;
+  // The same, encoded straight from the read transaction (rows are copied
+  // once, from LMDB's pages into the response): what the node serves.
+  std::string pullEncoded(const PullRequest& request, const std::any& ctx, Encoding encoding) const;
 
   // Stops taking pushes (they fail with SyncError Unavailable), finishes the
   // queued ones, joins the writer. Idempotent.

@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "sync/codec.hpp"
 #include "sync/server.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
@@ -373,4 +374,24 @@ TEST_CASE("sync: a pull from a compacted log still converges", "[sync][pull][com
   applyPatch(fresh, fx.server.pull(pullOf("g", std::nullopt), as("u")));
   CHECK(stale == fresh);
   CHECK(fresh == std::map<std::string, std::string>{{"todos/a", "v3"}, {"todos/d", "v1"}});
+}
+
+TEST_CASE("sync: pullEncoded encodes exactly what pull returns, in both encodings", "[sync][pull]") {
+  Fixture fx(SyncOptions{.max_pull_bytes = 400});
+  fx.server.push(pushOf("g", {create("c", 1, "a", "x\"quoted\""), create("c", 2, "b"), create("c", 3, "e", "ünïcode")}),
+                 as("u"));
+  fx.server.push(pushOf("g", {call("c", 4, "deleteTodo", {{"id", "b"}}), create("c", 5, "f")}), as("u"));
+  for (const auto encoding : {Encoding::Json, Encoding::FlatBuffers}) {
+    std::optional<std::uint64_t> cookie;
+    for (int page = 0; page < 50; ++page) {
+      const auto req = pullOf("g", cookie);
+      const auto owned = fx.server.pull(req, as("u"));
+      CHECK(fx.server.pullEncoded(req, as("u"), encoding) == encodePullResponse(encoding, owned));
+      if (!owned.more) break;
+      cookie = owned.cookie;
+    }
+    // From a cookie in the middle too: dels appear.
+    const auto req = pullOf("g", 2);
+    CHECK(fx.server.pullEncoded(req, as("u"), encoding) == encodePullResponse(encoding, fx.server.pull(req, as("u"))));
+  }
 }
