@@ -82,11 +82,14 @@ void registerAll() {
     for (std::size_t pushers : {std::size_t{1}, syncbench::kMaxPushers}) {
       addPush("plasma", syncbench::syncPushPlasma, pushers, durable);
       addPush("sqlite_triggers", [](benchmark::State& s, std::size_t n, bool d) {
-        syncbench::syncPushSqlite(s, n, d, true);
+        syncbench::syncPushSqlite(s, n, d, syncbench::WriterMode::Mutex);
       }, pushers, durable);
       if (pushers > 1) {
         addPush("sqlite_triggers_busy", [](benchmark::State& s, std::size_t n, bool d) {
-          syncbench::syncPushSqlite(s, n, d, false);
+          syncbench::syncPushSqlite(s, n, d, syncbench::WriterMode::Busy);
+        }, pushers, durable);
+        addPush("sqlite_triggers_1conn", [](benchmark::State& s, std::size_t n, bool d) {
+          syncbench::syncPushSqlite(s, n, d, syncbench::WriterMode::SharedConnection);
         }, pushers, durable);
       }
     }

@@ -147,10 +147,13 @@ void appendJsonString(std::string& out, std::string_view s);
 // Push: `pushers` threads, durable (plasma Durability::Full / SQLite
 // synchronous=FULL) or relaxed (Durability::NoMetaSync / synchronous=NORMAL).
 void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable);
-// sqlite_triggers: pushers of the process wait for the write lock on a
-// mutex (held BEGIN IMMEDIATE..COMMIT); sqlite_triggers_busy
-// (in_process_lock = false): only SQLite's busy_timeout.
-void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable, bool in_process_lock);
+// How the SQLite side's pushers share the database:
+enum class WriterMode {
+  Mutex,             // sqlite_triggers: a connection per pusher; a process mutex held BEGIN IMMEDIATE..COMMIT
+  Busy,              // sqlite_triggers_busy: a connection per pusher, SQLite's busy_timeout alone
+  SharedConnection,  // sqlite_triggers_1conn: one connection, used under the mutex (parse/encode outside it)
+};
+void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable, WriterMode mode);
 // Pull of kPullChanges changes, encoded (JSON, or FlatBuffers for plasma).
 void syncPullPlasma(benchmark::State& state, bool flatbuffers);
 void syncPullSqlite(benchmark::State& state);
