@@ -62,7 +62,7 @@ class WsSession final : public Session {
   void deliver();
   void writeNext();
   void onWritten(error_code ec);
-  void startClose();
+  void maybeStartClose();
   void finish();
   template <class F>
   void callUser(const char* what, F&& f);
@@ -77,6 +77,7 @@ class WsSession final : public Session {
   bool opened_ = false;    // handshake done, onOpen called: onClose is owed
   bool writing_ = false;   // an async_write is pending
   bool closing_ = false;   // close requested; sent once the queue is empty
+  bool close_started_ = false;  // async_close issued (Beast allows it once)
   bool finished_ = false;  // socket closed, onClose called, unregistered
 };
 
@@ -123,8 +124,8 @@ void WsSession::onAccepted(error_code ec) {
   core_.open_websockets.fetch_add(1, std::memory_order_relaxed);
   if (core_.ws.onOpen) callUser("onOpen", [&] { core_.ws.onOpen(conn_); });
   if (finished_) return;
-  if (closing_)  // close requested during the handshake (e.g. the server began stopping)
-    startClose();
+  if (closing_)  // close requested during the handshake or by onOpen
+    maybeStartClose();
   else if (worker_.stopping)
     requestClose(1001, "server shutting down");
   readSome();  // a pending read is how Beast receives the peer's close frame
@@ -191,7 +192,7 @@ void WsSession::onWritten(error_code ec) {
   if (!out_.empty())
     writeNext();
   else if (closing_)
-    startClose();
+    maybeStartClose();
 }
 
 void WsSession::requestClose(std::uint16_t code, std::string reason) {
@@ -201,11 +202,14 @@ void WsSession::requestClose(std::uint16_t code, std::string reason) {
   if (reason.size() > kMaxCloseReason) reason.resize(kMaxCloseReason);
   close_reason_.code = code;
   close_reason_.reason = reason;
-  if (!opened_) return;  // handshake pending: onAccepted starts the close
-  if (!writing_) startClose();
+  maybeStartClose();
 }
 
-void WsSession::startClose() {
+void WsSession::maybeStartClose() {
+  // Not before the handshake is done (onAccepted calls again) nor while a message is being
+  // written (onWritten calls again once the queue is empty).
+  if (!opened_ || writing_ || close_started_ || finished_) return;
+  close_started_ = true;
   // Beast sends the close frame, waits for the peer's (through a pending read, or by reading
   // itself), then closes the socket; bounded by the handshake timeout.
   ws_.async_close(close_reason_, [self = self()](error_code) { self->finish(); });

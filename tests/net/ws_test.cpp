@@ -199,3 +199,24 @@ TEST_CASE("onClose runs exactly once per connection, also when the client just d
   CHECK(rec.opened.size() == 5);
   CHECK(rec.closed.size() == 5);
 }
+
+TEST_CASE("onOpen may send and close at once; the client gets the message, then the close", "[net]") {
+  WsHandler h;
+  h.path = "/sync/ws";
+  std::atomic<int> closes{0};
+  h.onOpen = [](const std::shared_ptr<WsConnection>& c) {
+    c->sendText("welcome");
+    c->close(4001, "go away");
+    c->close(4002, "ignored: already closing");
+  };
+  h.onClose = [&](const std::shared_ptr<WsConnection>&) { ++closes; };
+  Server server(quietOptions(), notFound(), h);
+  server.start();
+  WsClient client("127.0.0.1", server.port(), "/sync/ws");
+  CHECK(client.readText(2s) == std::optional<std::string>("welcome"));
+  CHECK_FALSE(client.readText(2s).has_value());
+  REQUIRE(client.closeReason());
+  CHECK(client.closeReason()->first == 4001);
+  CHECK(client.closeReason()->second == "go away");
+  CHECK(waitFor([&] { return closes == 1; }, 2s));
+}
