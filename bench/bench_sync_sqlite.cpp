@@ -7,7 +7,7 @@
 //   wal_autocheckpoint=0 with a PASSIVE checkpoint every 10 ms on a thread
 //   of its own (not inside a pusher's COMMIT, holding the write lock);
 //   mmap_size 1 GiB, cache_size 64 MiB; one connection per pusher thread
-//   (SQLITE_OPEN_NOMUTEX: a connection is never shared), every statement
+//   (SQLITE_OPEN_NOMUTEX: never used by two threads at once), every statement
 //   prepared once per connection (SQLITE_PREPARE_PERSISTENT).
 // - todos(id TEXT PRIMARY KEY, title, done DEFAULT 0, updatedAt) WITHOUT
 //   ROWID (one B-tree descent per id; faster here than a rowid table plus
