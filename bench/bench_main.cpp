@@ -80,7 +80,14 @@ void registerAll() {
   };
   for (bool durable : {true, false}) {
     for (std::size_t pushers : {std::size_t{1}, syncbench::kMaxPushers}) {
-      addPush("plasma", syncbench::syncPushPlasma, pushers, durable);
+      addPush("plasma", [](benchmark::State& s, std::size_t n, bool d) {
+        syncbench::syncPushPlasma(s, n, d, false);
+      }, pushers, durable);
+      if (durable) {
+        addPush("plasma_full", [](benchmark::State& s, std::size_t n, bool d) {
+          syncbench::syncPushPlasma(s, n, d, true);
+        }, pushers, durable);
+      }
       addPush("sqlite_triggers", [](benchmark::State& s, std::size_t n, bool d) {
         syncbench::syncPushSqlite(s, n, d, syncbench::WriterMode::Mutex);
       }, pushers, durable);
@@ -94,12 +101,17 @@ void registerAll() {
       }
     }
   }
-  benchmark::RegisterBenchmark("pull1000/plasma", [](benchmark::State& s) { syncbench::syncPullPlasma(s, false); })
-      ->Unit(kMicrosecond);
+  benchmark::RegisterBenchmark("pull1000/plasma", [](benchmark::State& s) {
+    syncbench::syncPullPlasma(s, false, false);
+  })->Unit(kMicrosecond);
+  benchmark::RegisterBenchmark("pull1000/plasma_materialized", [](benchmark::State& s) {
+    syncbench::syncPullPlasma(s, false, true);
+  })->Unit(kMicrosecond);
   add("pull1000/sqlite_triggers", syncbench::syncPullSqlite, kMicrosecond);
   add("pull1000/lmdb_scan", syncbench::syncPullLmdbScan, kMicrosecond);
-  benchmark::RegisterBenchmark("pull1000_fbs/plasma", [](benchmark::State& s) { syncbench::syncPullPlasma(s, true); })
-      ->Unit(kMicrosecond);
+  benchmark::RegisterBenchmark("pull1000_fbs/plasma", [](benchmark::State& s) {
+    syncbench::syncPullPlasma(s, true, false);
+  })->Unit(kMicrosecond);
 }
 
 void closeAll() noexcept {

@@ -569,9 +569,10 @@ const plasma::Mutators<Ctx>& mutators() {
 struct PlasmaSyncStore {
   plasma::Database db;
   ps::SyncServer server;
-  PlasmaSyncStore(const std::filesystem::path& dir, plasma::Durability durability)
+  PlasmaSyncStore(const std::filesystem::path& dir, plasma::Durability durability, bool durable_acks)
       : db(open(dir, durability)),
-        server(db, ps::runnerFor(todo::mutators()), ps::SyncOptions{.schema_version = std::string(kSchemaVersion)}) {}
+        server(db, ps::runnerFor(todo::mutators()),
+               ps::SyncOptions{.schema_version = std::string(kSchemaVersion), .durable_acks = durable_acks}) {}
 
   static plasma::Database open(const std::filesystem::path& dir, plasma::Durability durability) {
     plasma::OpenOptions options;
@@ -596,8 +597,8 @@ std::size_t appliedOf(const ps::PushResponse& r) {
 // decodePush -> SyncServer::push (group-committed by its writer thread) -> encodePushResponse.
 class PlasmaPushEndpoint final : public PushEndpoint {
  public:
-  PlasmaPushEndpoint(const std::filesystem::path& dir, plasma::Durability durability)
-      : store_(std::make_unique<PlasmaSyncStore>(dir, durability)) {}
+  PlasmaPushEndpoint(const std::filesystem::path& dir, plasma::Durability durability, bool durable_acks)
+      : store_(std::make_unique<PlasmaSyncStore>(dir, durability, durable_acks)) {}
 
   PushResult push(std::size_t, const std::string& body) override {
     ps::PushRequest request = ps::decodePush(ps::Encoding::Json, body);
@@ -646,7 +647,7 @@ PlasmaPull& pullStore() {
   if (!s.pull) {
     auto p = std::make_unique<PlasmaPull>();
     // Loaded without syncing (pulls only read); then the same bytes on disk.
-    p->store = std::make_unique<PlasmaSyncStore>(workDir() / "sync_pull_plasma", plasma::Durability::NoSync);
+    p->store = std::make_unique<PlasmaSyncStore>(workDir() / "sync_pull_plasma", plasma::Durability::NoSync, false);
     const PullScript& script = pullScript();
     auto apply = [&](const std::string& body) {
       const auto r = p->store->server.push(ps::decodePush(ps::Encoding::Json, body), authCtx());
@@ -663,21 +664,26 @@ PlasmaPull& pullStore() {
 
 }  // namespace
 
-void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable) {
+// durable: as the node runs `--durability full` (NoMetaSync commits, each
+// push answered once a later sync made it durable), or with lmdb_full
+// Durability::Full (two syncs in every commit); relaxed: as `--durability
+// nometasync` (answered right after the commit).
+void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable, bool lmdb_full) {
   guarded(state, [&] {
-    const std::string key = std::string(durable ? "durable" : "relaxed") + std::to_string(pushers);
+    const std::string key =
+        std::string(durable ? (lmdb_full ? "durable_full" : "durable") : "relaxed") + std::to_string(pushers);
     auto& slot = side().push[key];
     if (!slot) {
       auto endpoint = std::make_unique<PlasmaPushEndpoint>(
           workDir() / ("sync_push_plasma_" + key),
-          durable ? plasma::Durability::Full : plasma::Durability::NoMetaSync);
+          durable && lmdb_full ? plasma::Durability::Full : plasma::Durability::NoMetaSync, durable);
       slot = makePushBench(std::move(endpoint), "plasma-" + key, pushers);
     }
     runPushWorkload(state, *slot);
   });
 }
 
-void syncPullPlasma(benchmark::State& state, bool flatbuffers) {
+void syncPullPlasma(benchmark::State& state, bool flatbuffers, bool materialized) {
   guarded(state, [&] {
     PlasmaPull& p = pullStore();
     const PullScript& script = pullScript();
@@ -689,14 +695,31 @@ void syncPullPlasma(benchmark::State& state, bool flatbuffers) {
     const ps::Encoding encoding = flatbuffers ? ps::Encoding::FlatBuffers : ps::Encoding::Json;
     std::uint64_t bytes = 0;
     std::uint64_t bad = 0;
+    // Checked once through the client-side decoder (untimed), then every
+    // response must have the same size.
+    std::size_t expected_bytes = 0;
+    {
+      const std::string out = p.store->server.pullEncoded(request, authCtx(), encoding);
+      const ps::WirePullResponse w = ps::decodePullResponse(encoding, out);
+      std::size_t dels = 0;
+      for (const auto& op : w.patch) dels += op.op == ps::PatchOpKind::Del ? 1 : 0;
+      if (w.patch.size() != kPullChanges || dels != kPullDeletes || w.cookie != p.head || w.more ||
+          w.last_mutation_id_changes.size() != 1) {
+        throw std::runtime_error("pull: wrong patch, cookie or lastMutationIDChanges");
+      }
+      expected_bytes = out.size();
+    }
     const WallClock clock;
     for (auto _ : state) {
-      const ps::PullResponse r = p.store->server.pull(request, authCtx());
-      const std::string out = ps::encodePullResponse(encoding, r);
-      bytes += out.size();
-      if (r.patch.size() != kPullChanges || r.cookie != p.head || r.more ||
-          r.last_mutation_id_changes.size() != 1) {
-        ++bad;
+      if (materialized) {  // the two-step API: a PullResponse, then its encoding
+        const ps::PullResponse r = p.store->server.pull(request, authCtx());
+        const std::string out = ps::encodePullResponse(encoding, r);
+        bytes += out.size();
+        if (out.size() != expected_bytes || r.patch.size() != kPullChanges) ++bad;
+      } else {  // what the node serves: encoded straight from the read transaction
+        const std::string out = p.store->server.pullEncoded(request, authCtx(), encoding);
+        bytes += out.size();
+        if (out.size() != expected_bytes) ++bad;
       }
     }
     const double seconds = clock.seconds();
@@ -764,10 +787,10 @@ void closeSyncPlasma() noexcept { sideSlot().reset(); }
 
 #else  // plasma::sync not built yet
 
-void syncPushPlasma(benchmark::State& state, std::size_t, bool) {
+void syncPushPlasma(benchmark::State& state, std::size_t, bool, bool) {
   for (auto _ : state) state.SkipWithError("sync/codec.hpp is not available: plasma::sync is not built");
 }
-void syncPullPlasma(benchmark::State& state, bool) {
+void syncPullPlasma(benchmark::State& state, bool, bool) {
   for (auto _ : state) state.SkipWithError("sync/codec.hpp is not available: plasma::sync is not built");
 }
 void syncPullLmdbScan(benchmark::State& state) {

@@ -146,7 +146,10 @@ void appendJsonString(std::string& out, std::string_view s);
 // ---- benchmark entry points (registered in bench_main.cpp) -----------------
 // Push: `pushers` threads, durable (plasma Durability::Full / SQLite
 // synchronous=FULL) or relaxed (Durability::NoMetaSync / synchronous=NORMAL).
-void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable);
+// plasma durable: NoMetaSync + durable acknowledgements (the node's
+// `--durability full`); with lmdb_full, Durability::Full (`plasma_full`).
+// plasma relaxed: NoMetaSync, answered right after the commit.
+void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable, bool lmdb_full);
 // How the SQLite side's pushers share the database:
 enum class WriterMode {
   Mutex,             // sqlite_triggers: a connection per pusher; a process mutex held BEGIN IMMEDIATE..COMMIT
@@ -155,7 +158,9 @@ enum class WriterMode {
 };
 void syncPushSqlite(benchmark::State& state, std::size_t pushers, bool durable, WriterMode mode);
 // Pull of kPullChanges changes, encoded (JSON, or FlatBuffers for plasma).
-void syncPullPlasma(benchmark::State& state, bool flatbuffers);
+// SyncServer::pullEncoded (what the node serves), or with `materialized`
+// SyncServer::pull + encodePullResponse (`plasma_materialized`).
+void syncPullPlasma(benchmark::State& state, bool flatbuffers, bool materialized);
 void syncPullSqlite(benchmark::State& state);
 void syncPullLmdbScan(benchmark::State& state);  // the raw cursor scan over the same entries
 void closeSyncPlasma() noexcept;
