@@ -10,12 +10,15 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <mutex>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include "net/http_server.hpp"
+#include "engine/store.hpp"
 #include "sync/codec.hpp"
 
 namespace plasma::node {
@@ -141,6 +144,21 @@ std::string usage(std::string_view program) {
   u += "  --max-connections N       open connections before new ones get 503 (default 10000)\n";
   u += "  --request-timeout-ms N    time to receive a whole request (default 30000; then 408)\n";
   u += "  --map-size-mb N           LMDB map size: the most the database can hold (default 16384)\n";
+  u += "\nRealtime (WebSocket at BASE/ws?clientGroupID=..&clientID=..[&room=..]):\n";
+  u += "  --poke-token TOKEN        enables POST BASE/poke {\"room\":..} with `Authorization: TOKEN`\n";
+  u += "                            (without it the endpoint answers 404)\n";
+  u += "  --ws-ping-interval-ms N   ping idle sockets this often; no pong by the next ping closes them\n";
+  u += "                            (default 15000)\n";
+  u += "  --ws-max-message-bytes N  largest frame a client may send (default 16384; over it: close 1009)\n";
+  u += "  --ws-max-messages-per-s N messages per second a socket may send (default 20; over: close 1008)\n";
+  u += "  --max-presence-bytes N    largest presence userInfo, serialized (default 4096)\n";
+  u += "\nOperations:\n";
+  u += "  --metrics on|off          GET /metrics in Prometheus text format (default on)\n";
+  u += "  --compact-interval-s N    compact the change log every N seconds (default 0: never)\n";
+  u += "  --compact-interval-ms N   the same in milliseconds (tests)\n";
+  u += "  --compact-margin N        versions kept below the oldest cookie of active clients (default 1000)\n";
+  u += "  --compact-active-window-s N  clients that pulled within N seconds hold the horizon back\n";
+  u += "                            (default 86400)\n";
   u += "  --help                    this text\n\n";
   u += "Once listening it prints `listening on http://HOST:PORT` to stdout. SIGINT/SIGTERM stop it\n";
   u += "gracefully: no new connections, in-flight requests finish, pushes commit, the database closes.\n";
@@ -210,6 +228,35 @@ NodeOptions parseArgs(int argc, const char* const* argv, bool* help) {
       o.request_timeout = std::chrono::milliseconds(parseCount(arg, next(), 10, 3'600'000));
     } else if (arg == "--map-size-mb") {
       o.map_size_bytes = static_cast<std::size_t>(parseCount(arg, next(), 1, std::uint64_t{1} << 24)) << 20;
+    } else if (arg == "--poke-token") {
+      const auto v = next();
+      if (v.empty()) throw UsageError("--poke-token: the token is empty");
+      o.poke_token = std::string(v);
+    } else if (arg == "--ws-ping-interval-ms") {
+      o.ws_ping_interval = std::chrono::milliseconds(parseCount(arg, next(), 10, 3'600'000));
+    } else if (arg == "--ws-max-message-bytes") {
+      o.ws_max_message_bytes = parseCount(arg, next(), 256, std::uint64_t{16} << 20);
+    } else if (arg == "--ws-max-messages-per-s") {
+      o.ws_max_messages_per_second = static_cast<unsigned>(parseCount(arg, next(), 1, 1'000'000));
+    } else if (arg == "--max-presence-bytes") {
+      o.max_presence_bytes = parseCount(arg, next(), 2, std::uint64_t{16} << 20);
+    } else if (arg == "--metrics") {
+      const auto v = next();
+      if (v == "on") {
+        o.metrics = true;
+      } else if (v == "off") {
+        o.metrics = false;
+      } else {
+        throw UsageError("--metrics: expected on or off, got '" + std::string(v) + "'");
+      }
+    } else if (arg == "--compact-interval-s") {
+      o.compact_interval = std::chrono::seconds(parseCount(arg, next(), 0, 366ull * 24 * 3600));
+    } else if (arg == "--compact-interval-ms") {
+      o.compact_interval = std::chrono::milliseconds(parseCount(arg, next(), 0, 366ull * 24 * 3600 * 1000));
+    } else if (arg == "--compact-margin") {
+      o.compact_margin = parseCount(arg, next(), 0, std::numeric_limits<std::int64_t>::max());
+    } else if (arg == "--compact-active-window-s") {
+      o.compact_active_window = std::chrono::seconds(parseCount(arg, next(), 1, 3650ull * 24 * 3600));
     } else {
       throw UsageError("unknown argument '" + std::string(argv[i]) + "' (see --help)");
     }
@@ -227,23 +274,156 @@ bool secretEquals(std::string_view a, std::string_view b) {
 
 // ---- the node ---------------------------------------------------------------------
 
+namespace {
+
+// The number of entries in the change log (an LMDB stat: no scan).
+std::uint64_t changeLogEntries(const Database& db) {
+  return db.read([&](ReadTx& r) -> std::uint64_t {
+    MDB_stat st{};
+    if (mdb_stat(r.state().txn.get(), db.impl().changes, &st) != 0) return 0;
+    return st.ms_entries;
+  });
+}
+
+std::string routeLabel(std::string_view path, std::string_view base) {
+  if (path == "/healthz") return "healthz";
+  if (path == "/metrics") return "metrics";
+  if (path.starts_with(base)) {
+    const auto rest = path.substr(base.size());
+    if (rest == "/push" || rest == "/pull" || rest == "/poke" || rest == "/ws") return std::string(rest.substr(1));
+  }
+  return "other";
+}
+
+}  // namespace
+
 struct Node::Impl {
   NodeOptions options;
   AppSpec app;
   Logger log;
+  Metrics metrics;
+  CookieTracker cookies;
   std::optional<Database> db;
+  std::unique_ptr<Realtime> realtime;
   std::unique_ptr<sync::SyncServer> sync;
   std::unique_ptr<SyncHandler> handler;
+  std::unique_ptr<Compactor> compactor;
   std::unique_ptr<net::Server> server;
+  std::shared_ptr<void> app_state;  // what AppSpec::on_start returned
+  std::string base;                 // base_path without a trailing '/'
+  std::string poke_path;
   std::mutex mu;
   bool stopped = false;
 
+  // Writer thread only (on_pushed): pushes acknowledged per commit, for the
+  // group-commit histogram. Acknowledgements of one commit share its version.
+  std::uint64_t ack_version = 0;
+  std::size_t ack_count = 0;
+
   Impl(NodeOptions o, const AppSpec& a) : options(std::move(o)), app(a), log(options.log_level) {}
+
+  void onPushed(const sync::PushRequest& req, const sync::PushResponse& resp) {
+    if (resp.version != ack_version) {
+      if (ack_count > 0) metrics.groupCommit(ack_count);
+      ack_version = resp.version;
+      ack_count = 0;
+    }
+    ++ack_count;
+    realtime->onPushed(req, resp);
+  }
+
+  void respond(net::Responder& respond, std::string_view route, net::HttpResponse&& r) {
+    const int status = r.status;
+    respond(std::move(r));
+    if (options.metrics) metrics.request(route, status);
+  }
+
+  std::vector<MetricSample> samples() const {
+    const auto st = sync->stats();
+    const auto rt = realtime->stats();
+    const auto cs = compactor->stats();
+    std::vector<MetricSample> out;
+    auto add = [&](std::string name, std::string type, std::string help, double v, std::string labels = {}) {
+      out.push_back(MetricSample{std::move(name), std::move(type), std::move(help), v, std::move(labels)});
+    };
+    add("plasma_pushes_total", "counter", "Push requests committed.", static_cast<double>(st.pushes));
+    add("plasma_commits_total", "counter", "Write transactions that carried pushes (group commits).",
+        static_cast<double>(st.commits));
+    add("plasma_group_commit_largest", "gauge", "Most pushes in one group commit so far.",
+        static_cast<double>(st.largest_group));
+    add("plasma_mutations_applied_total", "counter", "Mutations run and committed.",
+        static_cast<double>(st.mutations_applied));
+    add("plasma_mutations_failed_total", "counter", "Mutations whose mutator threw (rolled back alone).",
+        static_cast<double>(st.mutations_failed));
+    add("plasma_mutations_skipped_total", "counter", "Mutations already applied (retries).",
+        static_cast<double>(st.mutations_skipped));
+    add("plasma_pulls_total", "counter", "Pull requests served.", static_cast<double>(st.pulls));
+    add("plasma_changelog_head", "gauge", "The change log's newest row_version.",
+        static_cast<double>(db->headVersion()));
+    add("plasma_changelog_entries", "gauge", "Entries in the change log (rows and confirmations).",
+        static_cast<double>(changeLogEntries(*db)));
+    add("plasma_websockets_open", "gauge", "Open WebSockets in rooms.", static_cast<double>(rt.open_sockets));
+    add("plasma_ws_rooms", "gauge", "Rooms with at least one socket.", static_cast<double>(rt.rooms));
+    add("plasma_ws_view_classes", "gauge", "Distinct read-predicate sets among open sockets.",
+        static_cast<double>(rt.view_classes));
+    add("plasma_pokes_sent_total", "counter", "Poke messages handed to sockets.",
+        static_cast<double>(rt.poke_messages));
+    add("plasma_presence_sent_total", "counter", "Presence messages handed to sockets.",
+        static_cast<double>(rt.presence_messages));
+    for (const auto& [reason, n] : rt.closed) {
+      add("plasma_ws_closed_total", "counter", "Sockets the node closed, by reason.", static_cast<double>(n),
+          "reason=\"" + promLabelValue(reason) + "\"");
+    }
+    add("plasma_compactions_total", "counter", "Change-log compactions run.", static_cast<double>(cs.runs));
+    add("plasma_compaction_removed_total", "counter", "Change-log entries removed by compaction.",
+        static_cast<double>(cs.removed));
+    add("plasma_compaction_horizon", "gauge", "The last compaction's horizon (row_version).",
+        static_cast<double>(cs.horizon));
+    add("plasma_compaction_failures_total", "counter", "Scheduled compactions that failed.",
+        static_cast<double>(cs.failures));
+    add("plasma_active_client_groups", "gauge", "Client groups whose pull cookies are tracked for compaction.",
+        static_cast<double>(cookies.size()));
+    return out;
+  }
+
+  // POST {base}/poke {"room": "..."} with `Authorization: <poke token>`.
+  void poke(net::HttpRequest&& req, net::Responder& r) {
+    if (!options.poke_token) {
+      respond(r, "poke", jsonError(404, "NotFound", "the poke endpoint is disabled (start the node with --poke-token)"));
+      return;
+    }
+    if (req.method != "POST") {
+      respond(r, "poke", jsonError(405, "MethodNotAllowed", "poke takes POST, not " + req.method));
+      return;
+    }
+    const std::string_view given = req.header("Authorization");
+    if (given.empty() || !secretEquals(given, *options.poke_token)) {
+      respond(r, "poke", jsonError(401, "Unauthorized", given.empty() ? "missing Authorization header" : "invalid poke token"));
+      return;
+    }
+    boost::system::error_code ec;
+    const boost::json::value body = boost::json::parse(req.body, ec);
+    const boost::json::value* room = body.is_object() ? body.as_object().if_contains("room") : nullptr;
+    if (ec || room == nullptr || !room->is_string() || room->as_string().empty() ||
+        room->as_string().size() > sync::kMaxIdBytes) {
+      respond(r, "poke",
+              jsonError(400, "BadRequest", "poke: the body must be {\"room\": \"<non-empty string of at most 256 bytes>\"}"));
+      return;
+    }
+    const std::string_view name(room->as_string().data(), room->as_string().size());
+    const std::uint64_t version = db->headVersion();
+    const std::size_t sockets = realtime->poke(name, version);
+    log.debug("poke requested", {{"room", name}, {"sockets", std::to_string(sockets)}});
+    net::HttpResponse out;
+    out.body = boost::json::serialize(
+        boost::json::object{{"ok", true}, {"room", name}, {"sockets", sockets}, {"version", version}});
+    respond(r, "poke", std::move(out));
+  }
 
   void route(net::HttpRequest&& req, net::Responder respond) {
     if (req.path == "/healthz") {
       if (req.method != "GET" && req.method != "HEAD") {
-        respond(jsonError(405, "MethodNotAllowed", "healthz takes GET, not " + req.method));
+        this->respond(respond, "healthz", jsonError(405, "MethodNotAllowed", "healthz takes GET, not " + req.method));
         return;
       }
       net::HttpResponse r;
@@ -256,15 +436,32 @@ struct Node::Impl {
                                        {"largestGroup", st.largest_group},
                                        {"mutationsApplied", st.mutations_applied},
                                        {"mutationsFailed", st.mutations_failed},
-                                       {"pulls", st.pulls}}}});
-      respond(std::move(r));
+                                       {"pulls", st.pulls}}},
+          {"websockets", realtime->stats().open_sockets}});
+      this->respond(respond, "healthz", std::move(r));
+      return;
+    }
+    if (req.path == "/metrics" && options.metrics) {
+      if (req.method != "GET" && req.method != "HEAD") {
+        this->respond(respond, "metrics", jsonError(405, "MethodNotAllowed", "metrics takes GET, not " + req.method));
+        return;
+      }
+      net::HttpResponse r;
+      r.content_type = std::string(Metrics::kContentType);
+      r.body = metrics.render(samples());
+      this->respond(respond, "metrics", std::move(r));
+      return;
+    }
+    if (req.path == poke_path) {
+      poke(std::move(req), respond);
       return;
     }
     if (handler->handles(req.path)) {
-      (*handler)(std::move(req), std::move(respond));
+      (*handler)(std::move(req), std::move(respond));  // counted by on_complete
       return;
     }
-    respond(jsonError(404, "NotFound", "no route " + req.method + " " + req.path));
+    const std::string label = routeLabel(req.path, base);
+    this->respond(respond, label, jsonError(404, "NotFound", "no route " + req.method + " " + req.path));
   }
 };
 
@@ -292,22 +489,63 @@ void Node::start() {
   const SchemaDiff diff = m.db->runMigrations();
   if (!diff.empty()) m.log.info("schema migrated", {{"changes", diff.toString()}});
 
+  m.base = o.base_path;
+  while (!m.base.empty() && m.base.back() == '/') m.base.pop_back();
+  m.poke_path = m.base + "/poke";
+
+  AuthHook auth;
+  if (m.app.make_auth) auth = m.app.make_auth(o);
+
+  // Realtime first: it observes every commit, the first push's included.
+  RealtimeOptions ro;
+  ro.ws_path = m.base + "/ws";
+  ro.auth = auth;
+  ro.max_user_info_bytes = o.max_presence_bytes;
+  ro.max_messages_per_second = o.ws_max_messages_per_second;
+  ro.log = &m.log;
+  if (o.metrics) ro.on_fanout = [metrics = &m.metrics](std::chrono::nanoseconds d) { metrics->pokeFanout(d); };
+  m.realtime = std::make_unique<Realtime>(*m.db, std::move(ro));
+
   sync::SyncOptions so;
   so.schema_version = m.app.schema->version();
   so.max_mutations_per_push = o.max_mutations_per_push;
   so.max_pull_bytes = o.max_pull_bytes;
   so.durable_acks = o.durability == Durability::Full;
-  m.sync = std::make_unique<sync::SyncServer>(*m.db, m.app.runner, so);
+  so.on_pushed = [impl = impl_.get()](const sync::PushRequest& req, const sync::PushResponse& resp) {
+    impl->onPushed(req, resp);
+  };
+  m.sync = std::make_unique<sync::SyncServer>(*m.db, m.realtime->markWriter(m.app.runner), so);
 
   SyncHandlerOptions ho;
   ho.base_path = o.base_path;
   ho.max_payload_bytes = o.max_payload_bytes;
-  if (m.app.make_auth) ho.auth = m.app.make_auth(o);
+  ho.auth = auth;
   ho.on_error = [log = &m.log](HandlerErrorKind kind, std::string_view route, std::string_view message) {
     const LogLevel level = kind == HandlerErrorKind::Internal ? LogLevel::Error : LogLevel::Debug;
     log->log(level, "request failed", {{"route", route}, {"error", message}});
   };
+  if (o.metrics) {
+    ho.on_complete = [metrics = &m.metrics](std::string_view route, int status, std::chrono::nanoseconds took) {
+      metrics->request(route, status);
+      if (route == "push") {
+        metrics->pushLatency(took);
+      } else if (route == "pull") {
+        metrics->pullLatency(took);
+      }
+    };
+  }
+  ho.on_pull = [impl = impl_.get()](const sync::PullRequest& p) {
+    // A pull without a cookie gets everything up to (at least) the head.
+    impl->cookies.seen(p.client_group_id, p.cookie ? *p.cookie : impl->db->headVersion());
+  };
   m.handler = std::make_unique<SyncHandler>(*m.sync, std::move(ho));
+
+  CompactorOptions co;
+  co.interval = o.compact_interval;
+  co.margin = o.compact_margin;
+  co.active_window = o.compact_active_window;
+  co.log = &m.log;
+  m.compactor = std::make_unique<Compactor>(*m.db, m.cookies, co);
 
   net::ServerOptions no;
   no.host = o.host;
@@ -316,15 +554,22 @@ void Node::start() {
   no.max_body_bytes = o.max_payload_bytes;
   no.max_connections = o.max_connections;
   no.request_timeout = o.request_timeout;
+  no.ws_ping_interval = o.ws_ping_interval;
+  no.ws_max_message_bytes = o.ws_max_message_bytes;
   no.log = [log = &m.log](std::string_view line) { log->warn(line); };
   m.server = std::make_unique<net::Server>(
-      no, [impl = impl_.get()](net::HttpRequest&& r, net::Responder respond) { impl->route(std::move(r), std::move(respond)); });
+      no, [impl = impl_.get()](net::HttpRequest&& r, net::Responder respond) { impl->route(std::move(r), std::move(respond)); },
+      m.realtime->wsHandler());
   m.server->start();
   m.log.info("node started", {{"listen", host() + ":" + std::to_string(port())},
                               {"data", o.data_dir.string()},
                               {"schema", m.app.schema->version()},
                               {"head", std::to_string(m.db->headVersion())},
-                              {"io", net::usesIoUring() ? "io_uring" : "epoll"}});
+                              {"io", net::usesIoUring() ? "io_uring" : "epoll"},
+                              {"metrics", o.metrics ? "on" : "off"},
+                              {"poke", o.poke_token ? "on" : "off"},
+                              {"compact_interval_ms", std::to_string(o.compact_interval.count())}});
+  if (m.app.on_start) m.app_state = m.app.on_start(*this);
 }
 
 std::string Node::host() const { return impl_->server ? impl_->server->host() : impl_->options.host; }
@@ -336,13 +581,20 @@ void Node::stop() {
   if (m.stopped) return;
   m.stopped = true;
   // Order matters: the network first (in-flight pushes are answered after
-  // their commit), then the writer (drains what is queued), then LMDB.
+  // their commit; sockets close), then the app's jobs and the compactor
+  // (they may write), then the writer (drains what is queued), then the
+  // realtime thread (the last acknowledgements' pokes go nowhere), then LMDB.
   if (m.server) m.server->stop(m.options.shutdown_grace);
+  m.app_state.reset();
+  if (m.compactor) m.compactor->stop();
   if (m.sync) m.sync->stop();
+  if (m.realtime) m.realtime->stop();
   const auto stats = m.sync ? m.sync->stats() : sync::SyncStats{};
   m.server.reset();
   m.handler.reset();
+  m.compactor.reset();
   m.sync.reset();
+  m.realtime.reset();
   if (m.db) {
     m.log.info("node stopped", {{"head", std::to_string(m.db->headVersion())},
                                 {"pushes", std::to_string(stats.pushes)},
@@ -350,6 +602,9 @@ void Node::stop() {
   }
   m.db.reset();
 }
+
+Realtime& Node::realtime() { return *impl_->realtime; }
+CompactionRun Node::compactNow() { return impl_->compactor->runOnce(); }
 
 Database& Node::database() { return *impl_->db; }
 sync::SyncServer& Node::syncServer() { return *impl_->sync; }

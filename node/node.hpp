@@ -21,7 +21,10 @@
 #include <string>
 #include <string_view>
 
+#include "node/compactor.hpp"
 #include "node/log.hpp"
+#include "node/metrics.hpp"
+#include "node/realtime.hpp"
 #include "node/sync_handler.hpp"
 #include "plasma/database.hpp"
 #include "sync/server.hpp"
@@ -44,6 +47,19 @@ struct NodeOptions {
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds shutdown_grace{10000};
   std::size_t map_size_bytes = std::size_t{16} << 30;
+
+  // Realtime (docs/node.md, "Realtime").
+  std::optional<std::string> poke_token;  // POST {base}/poke needs `Authorization: <token>`; unset: 404
+  std::chrono::milliseconds ws_ping_interval{15000};  // dead sockets are closed after two intervals
+  std::size_t ws_max_message_bytes = 16 * 1024;       // larger frames: close 1009
+  unsigned ws_max_messages_per_second = 20;           // more: close 1008
+  std::size_t max_presence_bytes = 4096;              // largest userInfo, serialized
+
+  // Operations.
+  bool metrics = true;                             // GET /metrics
+  std::chrono::milliseconds compact_interval{0};   // 0: no scheduled compaction
+  std::uint64_t compact_margin = 1000;             // versions kept below the oldest active cookie
+  std::chrono::milliseconds compact_active_window{std::chrono::hours(24)};
 };
 
 // Bad command-line arguments: the message names the flag and what was wrong.
@@ -63,12 +79,18 @@ std::pair<std::string, std::uint16_t> parseListen(std::string_view s);
 // lengths): both are hashed, then the digests compared in constant time.
 bool secretEquals(std::string_view a, std::string_view b);
 
+class Node;
+
 struct AppSpec {
   std::string program = "plasma-node";
   const Schema* schema = nullptr;
   sync::MutatorRunner runner;
   // Builds the auth hook from the options (e.g. to check --auth-token).
   std::function<AuthHook(const NodeOptions&)> make_auth;
+  // Called once the node serves, e.g. to start serverLiveSelect handles or
+  // jobs on node.database(); what it returns is kept alive until stop()
+  // (destroyed after the network stops, before the writer and the database).
+  std::function<std::shared_ptr<void>(Node&)> on_start;
 };
 
 class Node {
@@ -89,6 +111,10 @@ class Node {
 
   Database& database();
   sync::SyncServer& syncServer();
+  // The WebSocket side (pokes, presence); poke(room) is what POST {base}/poke does.
+  Realtime& realtime();
+  // Compacts the change log now, with the same horizon as the schedule.
+  CompactionRun compactNow();
   const NodeOptions& options() const noexcept;
 
  private:

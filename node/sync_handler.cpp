@@ -87,7 +87,17 @@ SyncHandler::SyncHandler(sync::SyncServer& server, SyncHandlerOptions options)
 
 bool SyncHandler::handles(std::string_view path) const { return path == push_path_ || path == pull_path_; }
 
-void SyncHandler::fail(net::Responder& respond, Encoding encoding, std::string_view route, const SyncError& e) const {
+void SyncHandler::complete(std::string_view route, int status, Clock::time_point started) const {
+  if (!options_.on_complete) return;
+  try {
+    options_.on_complete(route, status, Clock::now() - started);
+  } catch (...) {
+    // Metrics must not change the answer.
+  }
+}
+
+void SyncHandler::fail(net::Responder& respond, Encoding encoding, std::string_view route, const SyncError& e,
+                       Clock::time_point started) const {
   if (options_.on_error) {
     try {
       options_.on_error(handlerKind(e.kind()), route, e.what());
@@ -99,10 +109,13 @@ void SyncHandler::fail(net::Responder& respond, Encoding encoding, std::string_v
   r.status = statusOf(e, encoding);
   r.content_type = "application/json";
   r.body = sync::encodeErrorJson(e);
+  const int status = r.status;
   respond(std::move(r));
+  complete(route, status, started);
 }
 
 void SyncHandler::operator()(net::HttpRequest&& request, net::Responder respond) const {
+  const auto started = Clock::now();
   if (request.path == push_path_) {
     push(std::move(request), std::move(respond));
   } else if (request.path == pull_path_) {
@@ -110,7 +123,8 @@ void SyncHandler::operator()(net::HttpRequest&& request, net::Responder respond)
   } else {
     fail(respond, Encoding::Json, "sync",
          SyncError(SyncErrorKind::NotFound, "no sync route " + request.path + " (routes: " + push_path_ + ", " +
-                                                pull_path_ + ")"));
+                                                pull_path_ + ")"),
+         started);
   }
 }
 
@@ -146,6 +160,7 @@ void checkSize(const SyncHandlerOptions& o, const net::HttpRequest& request) {
 }  // namespace
 
 void SyncHandler::push(net::HttpRequest&& request, net::Responder respond) const {
+  const auto started = Clock::now();
   Encoding encoding = Encoding::Json;
   try {
     if (request.method != "POST") {
@@ -158,9 +173,9 @@ void SyncHandler::push(net::HttpRequest&& request, net::Responder respond) const
     // The writer thread answers; Responder may be called from any thread.
     auto shared = std::make_shared<net::Responder>(std::move(respond));
     server_->pushAsync(std::move(push), std::move(ctx),
-                       [this, shared, encoding](sync::PushResponse* r, std::exception_ptr error) {
+                       [this, shared, encoding, started](sync::PushResponse* r, std::exception_ptr error) {
                          if (error) {
-                           fail(*shared, encoding, "push", asSyncError(error));
+                           fail(*shared, encoding, "push", asSyncError(error), started);
                            return;
                          }
                          try {
@@ -168,16 +183,18 @@ void SyncHandler::push(net::HttpRequest&& request, net::Responder respond) const
                            out.content_type = std::string(sync::contentType(encoding));
                            out.body = sync::encodePushResponse(encoding, *r);
                            (*shared)(std::move(out));
+                           complete("push", 200, started);
                          } catch (...) {
-                           fail(*shared, encoding, "push", asSyncError(std::current_exception()));
+                           fail(*shared, encoding, "push", asSyncError(std::current_exception()), started);
                          }
                        });
   } catch (...) {
-    if (respond.valid()) fail(respond, encoding, "push", asSyncError(std::current_exception()));
+    if (respond.valid()) fail(respond, encoding, "push", asSyncError(std::current_exception()), started);
   }
 }
 
 void SyncHandler::pull(net::HttpRequest&& request, net::Responder respond) const {
+  const auto started = Clock::now();
   Encoding encoding = Encoding::Json;
   try {
     sync::PullRequest pull;
@@ -195,13 +212,15 @@ void SyncHandler::pull(net::HttpRequest&& request, net::Responder respond) const
       throw SyncError(SyncErrorKind::MethodNotAllowed, "pull takes GET or POST, not " + request.method);
     }
     std::any ctx = authorize(options_, request, pull.client_group_id, "pull");
+    if (options_.on_pull) options_.on_pull(pull);
     // Reads never wait for the writer: answer on this I/O thread.
     net::HttpResponse out;
     out.content_type = std::string(sync::contentType(encoding));
     out.body = server_->pullEncoded(pull, ctx, encoding);
     respond(std::move(out));
+    complete("pull", 200, started);
   } catch (...) {
-    if (respond.valid()) fail(respond, encoding, "pull", asSyncError(std::current_exception()));
+    if (respond.valid()) fail(respond, encoding, "pull", asSyncError(std::current_exception()), started);
   }
 }
 

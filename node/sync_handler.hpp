@@ -6,6 +6,7 @@
 #pragma once
 
 #include <any>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,7 +33,7 @@ struct AuthResult {
 struct AuthRequest {
   const net::HttpRequest& http;
   std::string_view client_group_id;
-  std::string_view route;  // "push" or "pull"
+  std::string_view route;  // "push", "pull", or "ws" (the WebSocket upgrade: node/realtime.hpp)
 };
 using AuthHook = std::function<AuthResult(const AuthRequest&)>;
 
@@ -47,6 +48,13 @@ struct SyncHandlerOptions {
   // Called for every request that failed, with its kind and the message
   // sent to the client (logging, metrics).
   std::function<void(HandlerErrorKind, std::string_view route, std::string_view message)> on_error;
+  // Called once per request when its answer is handed to the network:
+  // route ("push" or "pull"), status code, time since the handler got it
+  // (metrics). May run on the writer thread (push).
+  std::function<void(std::string_view route, int status, std::chrono::nanoseconds took)> on_complete;
+  // Called for every authorized pull before it is served (the node tracks
+  // the cookies of active client groups for compaction).
+  std::function<void(const sync::PullRequest&)> on_pull;
 };
 
 class SyncHandler {
@@ -62,7 +70,10 @@ class SyncHandler {
  private:
   void push(net::HttpRequest&& request, net::Responder respond) const;
   void pull(net::HttpRequest&& request, net::Responder respond) const;
-  void fail(net::Responder& respond, sync::Encoding encoding, std::string_view route, const sync::SyncError& e) const;
+  using Clock = std::chrono::steady_clock;
+  void fail(net::Responder& respond, sync::Encoding encoding, std::string_view route, const sync::SyncError& e,
+            Clock::time_point started) const;
+  void complete(std::string_view route, int status, Clock::time_point started) const;
 
   sync::SyncServer* server_;
   SyncHandlerOptions options_;
