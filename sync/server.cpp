@@ -199,6 +199,7 @@ struct SyncServer::Impl {
   // pushes of the same client: a retry racing the original).
   struct ClientState {
     std::string key;
+    std::string client_id;
     ClientRecord record;
     bool known = false;
     bool dirty = false;
@@ -211,6 +212,7 @@ struct SyncServer::Impl {
     if (it != clients.end()) return it->second;
     ClientState st;
     st.key = key;
+    st.client_id = std::string(client);
     if (auto r = readClient(s.txn, db.impl().clients, key)) {
       st.record = *r;
       st.known = true;
@@ -324,6 +326,7 @@ struct SyncServer::Impl {
     out.results.reserve(req.mutations.size());
     tx.enforceWriteAuth(p.ctx.has_value() ? std::make_shared<const std::any>(p.ctx) : nullptr);
     std::unordered_map<std::string_view, std::string> stopped;  // client -> why
+    std::vector<ClientState*> confirmed;  // clients whose lastMutationID this push moved, in order
     std::size_t applied_new = 0;
     for (const Mutation& m : req.mutations) {
       MutationResult r{m.client_id, m.id, MutationOutcome::Applied, {}, {}};
@@ -370,11 +373,18 @@ struct SyncServer::Impl {
           ++delta.mutations_failed;
         }
         // Applied or failed, the id is used up: the client must not resend it.
-        st.record.version = db.impl().appendConfirm(s, req.client_group_id, m.client_id, m.id);
         st.record.last_mutation_id = m.id;
         st.dirty = true;
+        if (std::find(confirmed.begin(), confirmed.end(), &st) == confirmed.end()) confirmed.push_back(&st);
       }
       out.results.push_back(std::move(r));
+    }
+    // One Confirm entry per client whose lastMutationID moved, all together
+    // after the push's rows: pulls cut pages only after such a run, so a
+    // page never shows a mutation's rows without its confirmation.
+    for (ClientState* st : confirmed) {
+      st->record.version =
+          db.impl().appendConfirm(s, req.client_group_id, st->client_id, st->record.last_mutation_id);
     }
     for (const Mutation& m : req.mutations) {
       out.last_mutation_ids[m.client_id] =
@@ -547,10 +557,9 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   bool over_budget = false;
   lmdb::Cursor cur(s.txn, impl.changes);
   for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
-    // Pages end at a mutation boundary (after a Confirm) or, for writes made
-    // outside a mutation, between any two rows; a mutation bigger than twice
+    // Pages end at a push boundary (after its Confirm entries) or, for writes
+    // made outside a mutation, between any two rows; a push bigger than twice
     // the page budget is split too rather than growing without bound.
-    if (over_budget) break;
     const std::uint64_t version = keys::decodeU64(cur.key());
     const std::string_view value = cur.value();
     flatbuffers::Verifier v(reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
@@ -558,6 +567,9 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
       throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " is malformed");
     }
     const auto* e = fbs::GetChangeEntry(value.data());
+    // Over budget: stop before the next row, but finish a run of Confirm
+    // entries (a push's confirmations sit together after its rows).
+    if (over_budget && e->op() != fbs::ChangeOp::Confirm) break;
     end = version;
     if (e->op() == fbs::ChangeOp::Confirm) {
       if (e->client_group_id() != nullptr && e->client_group_id()->string_view() == req.client_group_id &&

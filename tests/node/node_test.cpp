@@ -376,7 +376,7 @@ TEST_CASE("node: pulls are filtered by auth.read and an unshared row becomes a d
 
 TEST_CASE("node: large pulls are paginated into consistent pages", "[node][integration][pagination]") {
   TempDir dir;
-  NodeProcess node(dir.path(), {"--max-pull-bytes", "2000"});
+  NodeProcess node(dir.path(), {"--max-pull-bytes", "1000"});
   Client c(node.port());
   constexpr int kTodos = 120;
   for (int b = 0; b < kTodos / 20; ++b) {
