@@ -11,6 +11,11 @@
 #include "bench_sync.hpp"
 
 namespace plasma_bench {
+
+#ifdef PLASMA_BENCH_POKE
+void registerPokeBenchmarks();  // bench_poke.cpp (issue 6)
+#endif
+
 namespace {
 
 using BenchFn = void (*)(benchmark::State&);
@@ -112,6 +117,10 @@ void registerAll() {
   benchmark::RegisterBenchmark("pull1000_fbs/plasma", [](benchmark::State& s) {
     syncbench::syncPullPlasma(s, true, false);
   })->Unit(kMicrosecond);
+
+#ifdef PLASMA_BENCH_POKE
+  registerPokeBenchmarks();  // WebSocket poke fan-out (bench_poke.cpp)
+#endif
 }
 
 void closeAll() noexcept {
