@@ -860,49 +860,192 @@ std::string encodePushResponseJson(const PushResponse& r) {
   return out;
 }
 
+// The pull response is the hot path of the read side: written through a raw
+// cursor into one buffer grown geometrically, each item reserving its
+// worst case first, with per-table fragments (`{"op":"put","key":"todos/`,
+// `"title":`) built once per call.
+class RawOut {
+ public:
+  explicit RawOut(std::size_t initial) { buf_.resize(std::max<std::size_t>(initial, 256)); }
+  // Room for n more bytes; returns where to write them.
+  char* need(std::size_t n) {
+    if (len_ + n > buf_.size()) buf_.resize(std::max(buf_.size() * 2, len_ + n));
+    return buf_.data() + len_;
+  }
+  void advance(char* to) { len_ = static_cast<std::size_t>(to - buf_.data()); }
+  void put(std::string_view s) {
+    char* p = need(s.size());
+    std::memcpy(p, s.data(), s.size());
+    len_ += s.size();
+  }
+  void put(char c) {
+    *need(1) = c;
+    ++len_;
+  }
+  template <class Int>
+  void putInt(Int v) {
+    char* p = need(24);
+    advance(std::to_chars(p, p + 24, v).ptr);
+  }
+  // The characters of `s` escaped for a JSON string, without quotes.
+  void putEscapedBody(std::string_view s) {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (needsEscape8(w)) break;
+    }
+    for (; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c == '"' || c == '\\') break;
+    }
+    if (i == s.size()) {
+      put(s);
+      return;
+    }
+    std::string tmp;
+    appendEscaped(tmp, s);  // rare: fall back to the general escaper
+    put(std::string_view(tmp).substr(1, tmp.size() - 2));
+  }
+  void putEscaped(std::string_view s) {
+    put('"');
+    putEscapedBody(s);
+    put('"');
+  }
+  std::string take() {
+    buf_.resize(len_);
+    return std::move(buf_);
+  }
+
+ private:
+  std::string buf_;
+  std::size_t len_ = 0;
+};
+
+struct TableFragments {
+  const TableSpec* spec = nullptr;
+  std::string put_prefix;  // {"op":"put","key":"<table>/
+  std::string del_prefix;  // {"op":"del","key":"<table>/
+  std::vector<std::string> keys;  // per column: "name": (with a leading comma after the first)
+};
+
+const TableFragments& fragmentsFor(std::vector<TableFragments>& cache, const TableSpec& spec) {
+  for (const auto& f : cache) {
+    if (f.spec == &spec) return f;
+  }
+  TableFragments f;
+  f.spec = &spec;
+  std::string table;
+  appendEscaped(table, spec.name);
+  table.pop_back();  // keep the opening quote, drop the closing one
+  f.put_prefix = "{\"op\":\"put\",\"key\":" + table + "/";
+  f.del_prefix = "{\"op\":\"del\",\"key\":" + table + "/";
+  for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {
+    std::string k = i ? "," : "";
+    appendKey(k, spec.columns[i].name);
+    f.keys.push_back(std::move(k));
+  }
+  cache.push_back(std::move(f));
+  return cache.back();
+}
+
+void putRow(RawOut& out, const TableFragments& f, const RowView& row) {
+  const TableSpec& spec = *f.spec;
+  out.put('{');
+  for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {
+    out.put(f.keys[i]);
+    switch (spec.columns[i].kind()) {
+      case Kind::Text: {
+        const auto v = row.getText(i);
+        if (v) {
+          out.putEscaped(*v);
+        } else {
+          out.put("null");
+        }
+        break;
+      }
+      case Kind::Integer: {
+        const auto v = row.getInt(i);
+        if (v) {
+          out.putInt(*v);
+        } else {
+          out.put("null");
+        }
+        break;
+      }
+      case Kind::Boolean: {
+        const auto v = row.getBool(i);
+        out.put(v ? (*v ? std::string_view("true") : std::string_view("false")) : std::string_view("null"));
+        break;
+      }
+      case Kind::Json: {
+        const auto v = row.getText(i);
+        out.put(v ? *v : std::string_view("null"));
+        break;
+      }
+      default: {
+        std::string tmp;
+        appendValue(tmp, row.get(i));
+        out.put(tmp);
+        break;
+      }
+    }
+  }
+  out.put('}');
+}
+
 std::string encodePullResponseJson(const PullResponseView& r) {
   std::size_t estimate = 64 + r.last_mutation_id_changes.size() * 48;
   for (const PatchOpView& op : r.patch) {
     estimate += 48 + op.table.size() + op.id.size() + (op.row ? op.row->bytes().size() * 2 : 0);
   }
-  std::string out;
-  out.reserve(estimate);
-  out += "{\"cookie\":";
-  appendInt(out, r.cookie);
-  out += ",\"lastMutationIDChanges\":{";
+  RawOut out(estimate);
+  out.put("{\"cookie\":");
+  out.putInt(r.cookie);
+  out.put(",\"lastMutationIDChanges\":{");
   for (std::size_t i = 0; i < r.last_mutation_id_changes.size(); ++i) {
-    if (i) out.push_back(',');
-    appendKey(out, r.last_mutation_id_changes[i].first);
-    appendInt(out, r.last_mutation_id_changes[i].second);
+    if (i) out.put(',');
+    out.putEscaped(r.last_mutation_id_changes[i].first);
+    out.put(':');
+    out.putInt(r.last_mutation_id_changes[i].second);
   }
-  out += "},\"patch\":[";
+  out.put("},\"patch\":[");
+  std::vector<TableFragments> fragments;
   for (std::size_t i = 0; i < r.patch.size(); ++i) {
     const PatchOpView& op = r.patch[i];
-    if (i) out.push_back(',');
-    switch (op.op) {
-      case PatchOpKind::Clear: out += "{\"op\":\"clear\"}"; continue;
-      case PatchOpKind::Put: out += "{\"op\":\"put\",\"key\":"; break;
-      case PatchOpKind::Del: out += "{\"op\":\"del\",\"key\":"; break;
+    if (i) out.put(',');
+    if (op.op == PatchOpKind::Clear) {
+      out.put("{\"op\":\"clear\"}");
+      continue;
     }
-    // The key is one JSON string "<table>/<id>"; escape both halves into it.
-    appendEscaped(out, op.table);
-    out.back() = '/';
-    const std::size_t mark = out.size();
-    appendEscaped(out, op.id);
-    out.erase(mark, 1);  // the id's opening quote
+    const TableFragments* f = nullptr;
+    if (op.row) {
+      f = &fragmentsFor(fragments, op.row->table());
+      if (f->spec->name != op.table) f = nullptr;
+    }
+    if (f != nullptr) {
+      out.put(op.op == PatchOpKind::Put ? f->put_prefix : f->del_prefix);
+    } else {
+      // The key is one JSON string "<table>/<id>".
+      out.put(op.op == PatchOpKind::Put ? "{\"op\":\"put\",\"key\":\"" : "{\"op\":\"del\",\"key\":\"");
+      out.putEscapedBody(op.table);
+      out.put('/');
+    }
+    out.putEscapedBody(op.id);
+    out.put('"');
     if (op.op == PatchOpKind::Put) {
       if (!op.row) {
         throw SyncError(SyncErrorKind::Internal, "pull: patch[" + std::to_string(i) + "] is a put without a row");
       }
-      out += ",\"value\":";
-      appendRow(out, *op.row);
+      out.put(",\"value\":");
+      putRow(out, fragmentsFor(fragments, op.row->table()), *op.row);
     }
-    out.push_back('}');
+    out.put('}');
   }
-  out.push_back(']');
-  if (r.more) out += ",\"more\":true";
-  out.push_back('}');
-  return out;
+  out.put(']');
+  if (r.more) out.put(",\"more\":true");
+  out.put('}');
+  return out.take();
 }
 
 std::string encodePokeJson(const Poke& p) {
