@@ -333,9 +333,8 @@ struct Node::Impl {
   }
 
   void respond(net::Responder& respond, std::string_view route, net::HttpResponse&& r) {
-    const int status = r.status;
+    if (options.metrics) metrics.request(route, r.status);  // before the answer leaves (see SyncHandler)
     respond(std::move(r));
-    if (options.metrics) metrics.request(route, status);
   }
 
   std::vector<MetricSample> samples() const {

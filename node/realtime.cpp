@@ -88,8 +88,12 @@ const std::vector<Value> kNoParams;
 struct ViewClass {
   struct Pred {
     const TableSpec* table = nullptr;
-    Expr expr;                      // empty: every row is visible
-    query::CompiledFilter filter;   // views expr's literals: expr must outlive it (it does: same struct)
+    Expr expr;  // empty: every row is visible
+    // expr's top-level OR split into disjuncts, each compiled: the common
+    // `owner = $user OR shared = 1` becomes two direct column tests on the
+    // stored row instead of a generic evaluation. The filters view expr's
+    // literals: expr must outlive them (it does: same struct).
+    std::vector<query::CompiledFilter> any_of;
   };
   std::string key;
   std::vector<std::unique_ptr<Pred>> preds;  // immutable once built; read without the lock
@@ -110,11 +114,26 @@ struct ViewClass {
   }
 };
 
+// The disjuncts of a top-level OR tree (e itself when it is not an OR).
+void flattenOr(const Expr& e, std::vector<Expr>& out) {
+  if (e && e.node().op == ExprOp::Or) {
+    for (const auto& c : e.node().children) flattenOr(c, out);
+  } else {
+    out.push_back(e);
+  }
+}
+
+// True when the row exists and the predicate is TRUE for it (SQL: an OR is
+// true when one of its operands is).
 bool rowVisible(const ViewClass::Pred& p, const std::optional<OwnedRow>& row) {
   if (!row) return false;
   if (!p.expr) return true;
   const RowView view = row->view();
-  return p.filter.matches(view, query::RowSource(view));
+  const query::RowSource src(view);
+  for (const auto& f : p.any_of) {
+    if (f.matches(view, src)) return true;
+  }
+  return false;
 }
 
 // ---- sockets ----------------------------------------------------------------------
@@ -246,7 +265,11 @@ struct Realtime::Impl {
       auto p = std::make_unique<ViewClass::Pred>();
       p->table = t.get();
       p->expr = t->options.auth.read(ctx);
-      if (p->expr) p->filter = query::CompiledFilter(p->expr, *t, kNoParams);
+      if (p->expr) {
+        std::vector<Expr> disjuncts;
+        flattenOr(p->expr, disjuncts);
+        for (const auto& d : disjuncts) p->any_of.emplace_back(d, *t, kNoParams);
+      }
       view->key.append(t->name).push_back('=');
       appendExprKey(view->key, p->expr);
       view->key.push_back(';');

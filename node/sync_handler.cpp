@@ -109,9 +109,10 @@ void SyncHandler::fail(net::Responder& respond, Encoding encoding, std::string_v
   r.status = statusOf(e, encoding);
   r.content_type = "application/json";
   r.body = sync::encodeErrorJson(e);
-  const int status = r.status;
+  // Counted before the answer leaves, so a client that reads the metrics
+  // right after its answer sees its own request.
+  complete(route, r.status, started);
   respond(std::move(r));
-  complete(route, status, started);
 }
 
 void SyncHandler::operator()(net::HttpRequest&& request, net::Responder respond) const {
@@ -182,8 +183,8 @@ void SyncHandler::push(net::HttpRequest&& request, net::Responder respond) const
                            net::HttpResponse out;
                            out.content_type = std::string(sync::contentType(encoding));
                            out.body = sync::encodePushResponse(encoding, *r);
-                           (*shared)(std::move(out));
                            complete("push", 200, started);
+                           (*shared)(std::move(out));
                          } catch (...) {
                            fail(*shared, encoding, "push", asSyncError(std::current_exception()), started);
                          }
@@ -217,8 +218,8 @@ void SyncHandler::pull(net::HttpRequest&& request, net::Responder respond) const
     net::HttpResponse out;
     out.content_type = std::string(sync::contentType(encoding));
     out.body = server_->pullEncoded(pull, ctx, encoding);
-    respond(std::move(out));
     complete("pull", 200, started);
+    respond(std::move(out));
   } catch (...) {
     if (respond.valid()) fail(respond, encoding, "pull", asSyncError(std::current_exception()), started);
   }
