@@ -113,9 +113,11 @@ void Worker::forceClose() {
   stopped = true;
   ticker.cancel();
   guard.reset();
-  // Whatever is still queued (aborted operations, late Responder posts) is destroyed with the
-  // io_context, without running: every session is closed and has called its callbacks.
-  ioc.stop();
+  // No ioc.stop() here: the aborted operations must complete inside run(). Their handlers own
+  // the sessions, and a session (its Beast websocket stream above all) must be destroyed while
+  // the io_context's services still exist — destroying it from ~io_context, after Beast's
+  // websocket service is gone, crashed when a WebSocket peer never answered the close frame.
+  // run() returns once nothing is pending; Server::stop() bounds the wait.
 }
 
 }  // namespace detail
@@ -225,6 +227,16 @@ bool Server::Impl::onOwnThread() const {
 }
 
 void Server::Impl::joinAndRelease() {
+  // Each worker drains its aborted operations and returns from run() on its own; one that is
+  // still busy after a bound is stopped (what remains queued is then destroyed with it).
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  for (auto& w : workers) {
+    while (!w->finished.load() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!w->finished.load()) {
+      core.log("plasma::net: an I/O thread still had work 2 s after closing every connection; stopping it");
+      w->ioc.stop();
+    }
+  }
   for (auto& w : workers)
     if (w->thread.joinable()) w->thread.join();
   for (auto& w : workers) w->gate->close();  // late Responders and sendText calls now drop
@@ -262,6 +274,7 @@ void Server::start() {
       for (;;) {
         try {
           worker->ioc.run();
+          worker->finished.store(true);
           break;
         } catch (const std::exception& e) {  // our handlers do not throw; keep serving if one does
           worker->core.log(std::string("plasma::net: I/O thread caught: ") + e.what());

@@ -116,6 +116,7 @@ struct Worker {
   std::list<std::shared_ptr<Session>> sessions;
   bool stopping = false;  // this thread only
   bool stopped = false;   // this thread only: ticker ends
+  std::atomic<bool> finished{false};  // run() returned for good
   std::thread thread;
 };
 

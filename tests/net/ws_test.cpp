@@ -220,3 +220,26 @@ TEST_CASE("onOpen may send and close at once; the client gets the message, then 
   CHECK(client.closeReason()->second == "go away");
   CHECK(waitFor([&] { return closes == 1; }, 2s));
 }
+
+TEST_CASE("stop() with a WebSocket peer that never answers the close frame ends cleanly after the grace",
+          "[net]") {
+  // The peer upgrades and then reads nothing and sends nothing: the server's close handshake can
+  // only end by force. The aborted operations must complete while the io_context is alive (this
+  // once destroyed the session from ~io_context, after Beast's websocket service: a crash).
+  Recorder rec;
+  Server server(quietOptions(), notFound(), rec.handler());
+  server.start();
+  std::vector<std::unique_ptr<plasma_net_test::RawConn>> silent;
+  for (int i = 0; i < 4; ++i) {
+    auto conn = std::make_unique<plasma_net_test::RawConn>(server.port());
+    REQUIRE(conn->send("GET /sync/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+    silent.push_back(std::move(conn));
+  }
+  REQUIRE(plasma_net_test::waitFor([&] { return server.stats().open_websockets == 4; }, 2s));
+  const auto start = Clock::now();
+  server.stop(200ms);
+  CHECK(Clock::now() - start < 3s);
+  CHECK(rec.closedCount() == 4);
+  CHECK(server.stats().open_websockets == 0);
+}
