@@ -433,7 +433,16 @@ PushResponse SyncServer::push(PushRequest request, std::any ctx) {
   auto future = promise.get_future();
   pushAsync(std::move(request), std::move(ctx), [&promise](PushResponse* r, std::exception_ptr e) {
     if (e) {
-      promise.set_exception(e);
+      // Hand the caller its own copy of a SyncError: the writer thread keeps
+      // (and releases) the original, so no exception object is shared
+      // between threads.
+      try {
+        std::rethrow_exception(e);
+      } catch (const SyncError& se) {
+        promise.set_exception(std::make_exception_ptr(SyncError(se.kind(), se.what(), se.versionType())));
+      } catch (...) {
+        promise.set_exception(e);
+      }
     } else {
       promise.set_value(std::move(*r));
     }
