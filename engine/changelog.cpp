@@ -43,6 +43,21 @@ std::uint64_t DatabaseImpl::head(const TxnState& s) const {
   return readHead(s.txn, meta);
 }
 
+// Buffers the entry just built in s.entry_builder as `version` (the next
+// one) and moves the head; DatabaseImpl::flushLog writes buffered entries.
+void DatabaseImpl::queueEntry(TxnState& s, std::uint64_t version) {
+  const auto& b = s.entry_builder;
+  TxnState::PendingEntry p;
+  p.version = version;
+  p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
+  p.entry_size = b.GetSize();
+  s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  s.log_pending.push_back(p);
+  s.head = version;
+  s.head_dirty = true;
+  if (s.log_arena.size() >= Limits::kLogBufferBytes) flushLog(s);
+}
+
 void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
                                 std::span<const std::uint8_t> row) {
   assert(t.logged);
@@ -62,15 +77,7 @@ void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, s
   const auto client = b.CreateString(s.context.client_id);
   b.Finish(fbs::CreateChangeEntry(b, op == ChangeOp::Put ? fbs::ChangeOp::Put : fbs::ChangeOp::Del, table, idoff,
                                   rowoff, group, client, s.context.mutation_id));
-  TxnState::PendingEntry p;
-  p.version = version;
-  p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
-  p.entry_size = b.GetSize();
-  s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-  s.log_pending.push_back(p);
-  s.head = version;
-  s.head_dirty = true;
-  if (s.log_arena.size() >= Limits::kLogBufferBytes) flushLog(s);
+  queueEntry(s, version);
 }
 
 std::string confirmLatestKey(std::string_view group, std::string_view client) {
@@ -95,15 +102,7 @@ std::uint64_t DatabaseImpl::appendConfirm(TxnState& s, std::string_view group, s
   e.add_client_id(c);
   e.add_mutation_id(mutation_id);
   b.Finish(e.Finish());
-  TxnState::PendingEntry p;
-  p.version = version;
-  p.entry_begin = static_cast<std::uint32_t>(s.log_arena.size());
-  p.entry_size = b.GetSize();
-  s.log_arena.append(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
-  s.log_pending.push_back(p);
-  s.head = version;
-  s.head_dirty = true;
-  if (s.log_arena.size() >= Limits::kLogBufferBytes) flushLog(s);
+  queueEntry(s, version);
   return version;
 }
 

@@ -191,6 +191,7 @@ class DatabaseImpl {
   // A sync push confirmed `mutation_id` of (group, client): one entry, so
   // the head (the pull cookie) moves even when the mutation wrote nothing.
   std::uint64_t appendConfirm(TxnState& s, std::string_view group, std::string_view client, std::int64_t mutation_id);
+  void queueEntry(TxnState& s, std::uint64_t version);
   void flushLog(TxnState& s);
   std::uint64_t head(const TxnState& s) const;
   Change decodeChange(std::uint64_t version, std::string_view bytes);
