@@ -15,6 +15,7 @@
 
 #include "engine/lmdb.hpp"
 #include "engine/row_codec.hpp"
+#include "all_kinds.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
 
@@ -24,22 +25,8 @@ using plasma_test::TempDir;
 
 namespace {
 
-struct Kinds : Table {
-  Kinds() : Table("kinds") {}
-  TextColumn id{this, plasma::id()};
-  TextColumn title{this, text("title")};
-  IntColumn count{this, integer("count").defaultTo(3)};
-  IntColumn big{this, bigint("big").nullable()};
-  BoolColumn flag{this, boolean("flag").nullable()};
-  BlobColumn data{this, blob("data").nullable()};
-  JsonColumn meta{this, json("meta").nullable()};
-  FileColumn attachment{this, file("attachment").nullable()};
-  JsonColumn likes{this, crdtCounter("likes").nullable()};
-  JsonColumn score{this, crdtPnCounter("score").nullable()};
-  JsonColumn status{this, crdtLwwRegister("status").nullable()};
-  JsonColumn tags{this, crdtOrSet("tags").nullable()};
-};
-const Kinds kinds;
+using Kinds = plasma_test::AllKinds;
+const Kinds kinds{"kinds"};
 const Schema kindsSchema = defineSchema("kinds-v1", {kinds});
 
 // A layout built by hand: slot i for column i.

@@ -21,6 +21,7 @@
 #include "plasma/fbs/change_entry_generated.h"
 #include "plasma/fbs/sync_generated.h"
 #include "sync/codec.hpp"
+#include "all_kinds.hpp"
 #include "test_util.hpp"
 
 using namespace plasma;
@@ -32,22 +33,8 @@ namespace wire = plasma::fbs::sync;
 namespace {
 
 // Every column type, so the JSON put value is checked for each.
-struct Everything : Table {
-  Everything() : Table("everything") {}
-  TextColumn id{this, plasma::id()};
-  TextColumn title{this, text("title")};
-  IntColumn count{this, integer("count").defaultTo(3)};
-  IntColumn big{this, bigint("big").nullable()};
-  BoolColumn flag{this, boolean("flag").nullable()};
-  BlobColumn data{this, blob("data").nullable()};
-  JsonColumn meta{this, json("meta").nullable()};
-  FileColumn attachment{this, file("attachment").nullable()};
-  JsonColumn likes{this, crdtCounter("likes").nullable()};
-  JsonColumn score{this, crdtPnCounter("score").nullable()};
-  JsonColumn status{this, crdtLwwRegister("status").nullable()};
-  JsonColumn tags{this, crdtOrSet("tags").nullable()};
-};
-const Everything everything;
+using Everything = plasma_test::AllKinds;
+const Everything everything{"everything"};
 const Schema everythingSchema = defineSchema("everything-v1", {everything});
 
 constexpr Encoding kBoth[] = {Encoding::Json, Encoding::FlatBuffers};
