@@ -1,0 +1,836 @@
+// client/client.cpp — the client engine. Design and persistence layout:
+// docs/client.md.
+#include "client/client.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "engine/store.hpp"
+#include "net/http_client.hpp"
+#include "plasma/operators.hpp"
+#include "sync/codec.hpp"
+#include "sync/errors.hpp"
+
+namespace plasma::client {
+
+namespace json = boost::json;
+
+std::string_view errorKindName(ErrorKind k) noexcept {
+  switch (k) {
+    case ErrorKind::Network: return "Network";
+    case ErrorKind::Server: return "Server";
+    case ErrorKind::RateLimited: return "RateLimited";
+    case ErrorKind::Unauthorized: return "Unauthorized";
+    case ErrorKind::SchemaMismatch: return "SchemaMismatch";
+    case ErrorKind::ClientStateNotFound: return "ClientStateNotFound";
+    case ErrorKind::BadRequest: return "BadRequest";
+    case ErrorKind::Protocol: return "Protocol";
+    case ErrorKind::MutationRejected: return "MutationRejected";
+    case ErrorKind::Storage: return "Storage";
+  }
+  return "?";
+}
+
+std::string_view outcomeKindName(OutcomeKind k) noexcept {
+  switch (k) {
+    case OutcomeKind::Applied: return "applied";
+    case OutcomeKind::Failed: return "failed";
+    case OutcomeKind::Confirmed: return "confirmed";
+  }
+  return "?";
+}
+
+Transport httpTransport(std::string host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  // The client object is created on first use; the client engine calls its
+  // transport from one thread at a time (under its sync mutex).
+  auto http = std::make_shared<std::unique_ptr<net::HttpClient>>();
+  return [http, host = std::move(host), port, timeout](const TransportRequest& r) {
+    if (!*http) *http = std::make_unique<net::HttpClient>(host, port, timeout);
+    try {
+      return (*http)->request(r.method, r.target, r.body, r.content_type, r.headers);
+    } catch (...) {
+      http->reset();  // a fresh connection next time
+      throw;
+    }
+  };
+}
+
+namespace {
+
+// ---- the client's internal tables (change-log suppressed: local only) ----------
+
+// Pending mutations, in the order they were made. id: 20-digit sequence.
+struct OutboxTable : Table {
+  OutboxTable() : Table("_plasma_outbox", TableOptions{.change_log_suppressed = true}) {}
+  TextColumn id{this, plasma::id()};
+  TextColumn client{this, text("client")};
+  IntColumn mid{this, integer("mid")};
+  TextColumn name{this, text("name")};
+  TextColumn args{this, text("args")};
+  IntColumn ts{this, integer("ts")};
+};
+
+// Base images: for every application row a pending mutation touched, the
+// row as it was before the first pending mutation touched it.
+// id: "<table>/<row id>".
+struct UndoTable : Table {
+  UndoTable() : Table("_plasma_undo", TableOptions{.change_log_suppressed = true}) {}
+  TextColumn id{this, plasma::id()};
+  TextColumn tbl{this, text("tbl")};
+  TextColumn rid{this, text("rid")};
+  IntColumn existed{this, integer("existed")};
+  TextColumn before{this, text("before").defaultTo("")};  // the row as JSON (RowView::toJson)
+};
+
+// Key/value: clientGroupID, clientID, cookie, nextMutationID, seq.
+struct MetaTable : Table {
+  MetaTable() : Table("_plasma_meta", TableOptions{.change_log_suppressed = true}) {}
+  TextColumn id{this, plasma::id()};
+  TextColumn value{this, text("value")};
+};
+
+const OutboxTable& outboxTable() {
+  static const OutboxTable t;
+  return t;
+}
+const UndoTable& undoTable() {
+  static const UndoTable t;
+  return t;
+}
+const MetaTable& metaTable() {
+  static const MetaTable t;
+  return t;
+}
+
+bool isInternal(const TableSpec* t) {
+  return t == &outboxTable().spec() || t == &undoTable().spec() || t == &metaTable().spec();
+}
+
+std::optional<std::string> getMeta(const ReadTx& tx, std::string_view key) {
+  const auto row = tx.get(metaTable(), key);
+  if (!row) return std::nullopt;
+  return std::string(row->get(metaTable().value).value_or(""));
+}
+
+void setMeta(Tx& tx, std::string_view key, const std::string& value) {
+  const auto& m = metaTable();
+  if (tx.get(m, key)) {
+    (void)tx.update(m).set({{m.value, value}}).where(eq(m.id, std::string(key)));
+  } else {
+    (void)tx.insert(m).values({{m.id, std::string(key)}, {m.value, value}});
+  }
+}
+
+std::int64_t toInt(const std::optional<std::string>& s, std::int64_t dflt) {
+  if (!s || s->empty()) return dflt;
+  std::int64_t v = dflt;
+  std::from_chars(s->data(), s->data() + s->size(), v);
+  return v;
+}
+
+std::string seqKey(std::int64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020lld", static_cast<long long>(seq));
+  return buf;
+}
+
+Expr idEquals(const TableSpec& spec, std::string_view id) {
+  const int col = spec.findColumn("id");
+  return eq(AnyColumn{&spec, static_cast<std::uint32_t>(col)}.expr(), lit(Value(std::string(id))));
+}
+
+// Runs fn with the transaction's commit-observer capture reset, and returns
+// the net row changes fn made (first before-image, last after-image per
+// row). Those changes are then merged back into the transaction's capture
+// when someone observes commits, so observers still see the whole
+// transaction as one net change.
+template <class F>
+std::vector<RowChange> captureScope(Tx& tx, F&& fn) {
+  detail::TxnState& s = tx.state();
+  const bool was_capturing = s.capture;
+  auto saved = std::move(s.changes);
+  auto saved_index = std::move(s.change_index);
+  s.changes.clear();
+  s.change_index.clear();
+  s.capture = true;
+  auto restore = [&](std::vector<RowChange>* inner) {
+    std::vector<RowChange> mine = std::move(s.changes);
+    s.changes = std::move(saved);
+    s.change_index = std::move(saved_index);
+    s.capture = was_capturing;
+    if (inner != nullptr) {
+      if (was_capturing) {
+        for (const auto& c : mine) s.recordChange(c.table, c.id, c.before, c.after);
+      }
+      *inner = std::move(mine);
+    }
+  };
+  try {
+    fn();
+  } catch (...) {
+    restore(nullptr);
+    throw;
+  }
+  std::vector<RowChange> inner;
+  restore(&inner);
+  return inner;
+}
+
+double nowMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct PendingMutation {
+  std::string key;  // outbox row id
+  std::string client;
+  std::int64_t mid = 0;
+  std::string name;
+  std::string args;
+  std::int64_t ts = 0;
+};
+
+std::vector<PendingMutation> readOutbox(const ReadTx& tx, std::size_t limit = SIZE_MAX) {
+  const auto& o = outboxTable();
+  std::vector<PendingMutation> out;
+  tx.scan(o, [&](const RowView& r) {
+    out.push_back(PendingMutation{std::string(r.id()), std::string(r.get(o.client).value_or("")),
+                                  r.get(o.mid).value_or(0), std::string(r.get(o.name).value_or("")),
+                                  std::string(r.get(o.args).value_or("null")), r.get(o.ts).value_or(0)});
+    return out.size() < limit;
+  });
+  return out;
+}
+
+// An HTTP failure that ended an operation.
+struct OperationFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+// ---- Impl -------------------------------------------------------------------------
+
+struct Client::Impl {
+  ClientOptions o;
+  std::vector<std::reference_wrapper<const Table>> all_tables;
+  std::optional<Schema> schema;
+  std::optional<Database> database;
+  std::string group_id, client_id, profile_id, schema_version;
+
+  mutable std::mutex sync_mu;  // push/pull/rebase, and the transport
+  Transport transport;
+  bool default_transport = false;
+
+  std::mutex mu;  // promises, failures, stop flag, wake
+  std::condition_variable cv;
+  bool stopping = false;
+  bool wake = false;
+  std::atomic<bool> offline{false};
+  std::map<std::pair<std::string, std::int64_t>, std::promise<Outcome>> promises;
+  std::map<std::pair<std::string, std::int64_t>, std::shared_future<Outcome>> futures;
+  std::map<std::pair<std::string, std::int64_t>, Outcome> push_results;  // what pushes reported
+  std::thread loop_thread, ws_thread;
+  bool started = false;
+
+  mutable std::mutex stats_mu;
+  ClientStats st;
+
+  std::mt19937_64 rng{std::random_device{}()};
+
+  explicit Impl(ClientOptions opts) : o(std::move(opts)) {
+    if (!o.runner) throw Error(ErrorCode::InvalidArgument, "client: options.runner is required");
+    if (o.data_dir.empty()) throw Error(ErrorCode::InvalidArgument, "client: options.data_dir is required");
+    schema_version = o.schema_version;
+    all_tables = o.tables;
+    all_tables.push_back(outboxTable());
+    all_tables.push_back(undoTable());
+    all_tables.push_back(metaTable());
+    schema = defineSchema(schema_version.empty() ? "client" : schema_version, all_tables);
+    std::filesystem::create_directories(o.data_dir);
+    OpenOptions oo;
+    oo.durability = o.durability;
+    database = Database::open(o.data_dir, *schema, oo);
+    database->ensureSchema();
+    database->write([&](Tx& tx) {
+      auto g = getMeta(tx, "clientGroupID");
+      if (!o.client_group_id.empty() && g && *g != o.client_group_id) {
+        // Another group's data: the outbox and base belong to that group.
+        throw Error(ErrorCode::InvalidArgument,
+                    "client: data dir belongs to client group '" + *g + "', not '" + o.client_group_id + "'");
+      }
+      if (!g) {
+        g = o.client_group_id.empty() ? plasma::newId() : o.client_group_id;
+        setMeta(tx, "clientGroupID", *g);
+      }
+      group_id = *g;
+      auto c = getMeta(tx, "clientID");
+      if (!c) {
+        c = plasma::newId();
+        setMeta(tx, "clientID", *c);
+      }
+      client_id = *c;
+    });
+    profile_id = o.profile_id.empty() ? "p-" + group_id : o.profile_id;
+    offline = o.offline;
+    if (o.transport) {
+      transport = o.transport;
+    } else {
+      transport = httpTransport(o.host, o.port, o.request_timeout);
+      default_transport = true;
+    }
+  }
+
+  ~Impl() { stop(); }
+
+  void bump(std::uint64_t ClientStats::*field) {
+    std::lock_guard l(stats_mu);
+    ++(st.*field);
+  }
+
+  void report(ErrorKind kind, std::string message, int status = 0, bool will_retry = false) {
+    if (o.on_error) {
+      try {
+        o.on_error(ClientError{kind, std::move(message), status, will_retry});
+      } catch (...) {
+      }
+    }
+  }
+
+  const Table* userTable(std::string_view name) const {
+    for (const auto& t : o.tables) {
+      if (t.get().name() == name) return &t.get();
+    }
+    return nullptr;
+  }
+
+  // ---- row writes through the public API -------------------------------------
+
+  void putRow(Tx& tx, const Table& t, std::string_view id, json::object value) {
+    value.erase("id");
+    if (tx.get(t, id)) {
+      if (!value.empty()) (void)tx.update(t).set(value).where(idEquals(t.spec(), id));
+    } else {
+      value["id"] = id;
+      (void)tx.insert(t).values(value);
+    }
+  }
+  void deleteRow(Tx& tx, const Table& t, std::string_view id) { (void)tx.deleteFrom(t).where(idEquals(t.spec(), id)); }
+
+  // Records base images for the rows `changes` touched that no pending
+  // mutation touched before.
+  void recordUndo(Tx& tx, const std::vector<RowChange>& changes) {
+    const auto& u = undoTable();
+    for (const auto& c : changes) {
+      if (isInternal(c.table)) continue;
+      const std::string key = c.table->name + "/" + c.id;
+      if (tx.get(u, key)) continue;
+      (void)tx.insert(u).values({{u.id, key},
+                                 {u.tbl, c.table->name},
+                                 {u.rid, c.id},
+                                 {u.existed, std::int64_t{c.before ? 1 : 0}},
+                                 {u.before, c.before ? json::serialize(c.before->toJson()) : std::string()}});
+    }
+  }
+
+  // Runs a pending mutation locally. Returns false when the mutator threw
+  // (locally: its writes are undone, the mutation stays pending — the
+  // server decides).
+  bool runPending(Tx& tx, const PendingMutation& m, bool rethrow) {
+    const json::value args = json::parse(m.args);
+    auto changes = captureScope(tx, [&] {
+      auto body = [&](Tx& inner) {
+        inner.setContext(WriteContext{group_id, m.client, m.mid});
+        o.runner(inner, sync::MutatorCallInfo{m.name, args, o.ctx, group_id, m.client, m.mid});
+      };
+      if (rethrow) {
+        body(tx);
+      } else {
+        try {
+          tx.savepoint(body);
+        } catch (const std::exception&) {
+        }
+      }
+    });
+    recordUndo(tx, changes);
+    return true;
+  }
+
+  MutationHandle mutate(std::string_view name, json::value args) {
+    PendingMutation m;
+    m.client = client_id;
+    m.name = std::string(name);
+    m.args = json::serialize(args);
+    m.ts = static_cast<std::int64_t>(nowMs());
+    std::promise<Outcome> promise;
+    std::shared_future<Outcome> future = promise.get_future().share();
+    database->write([&](Tx& tx) {
+      m.mid = toInt(getMeta(tx, "nextMutationID"), 1);
+      const std::int64_t seq = toInt(getMeta(tx, "seq"), 1);
+      m.key = seqKey(seq);
+      runPending(tx, m, /*rethrow=*/true);
+      const auto& ob = outboxTable();
+      (void)tx.insert(ob).values({{ob.id, m.key},
+                                  {ob.client, m.client},
+                                  {ob.mid, m.mid},
+                                  {ob.name, m.name},
+                                  {ob.args, m.args},
+                                  {ob.ts, m.ts}});
+      setMeta(tx, "nextMutationID", std::to_string(m.mid + 1));
+      setMeta(tx, "seq", std::to_string(seq + 1));
+    });
+    {
+      std::lock_guard l(mu);
+      promises.emplace(std::make_pair(m.client, m.mid), std::move(promise));
+      futures.emplace(std::make_pair(m.client, m.mid), future);
+      wake = true;
+    }
+    cv.notify_all();
+    return MutationHandle{m.client, m.mid, future};
+  }
+
+  // ---- HTTP with retries ------------------------------------------------------
+
+  // Sleeps up to `ms`, returning early (false) when stopping.
+  bool sleepFor(int ms) {
+    std::unique_lock l(mu);
+    return !cv.wait_for(l, std::chrono::milliseconds(ms), [&] { return stopping; });
+  }
+
+  static ErrorKind kindFor(const sync::SyncError& e) {
+    switch (e.kind()) {
+      case sync::SyncErrorKind::Unauthorized: return ErrorKind::Unauthorized;
+      case sync::SyncErrorKind::VersionNotSupported:
+        return e.versionType() == "schema" ? ErrorKind::SchemaMismatch : ErrorKind::BadRequest;
+      case sync::SyncErrorKind::ClientStateNotFound: return ErrorKind::ClientStateNotFound;
+      case sync::SyncErrorKind::Unavailable:
+      case sync::SyncErrorKind::Internal: return ErrorKind::Server;
+      default: return ErrorKind::BadRequest;
+    }
+  }
+
+  // One request with retries on network errors, 5xx and 429; returns the
+  // 200 body. Throws OperationFailed after reporting through onError.
+  std::string exchange(std::string_view route, const std::string& body) {
+    TransportRequest req;
+    req.method = "POST";
+    req.target = o.base_path + "/" + std::string(route);
+    req.body = body;
+    req.content_type = std::string(sync::contentType(o.encoding));
+    req.headers = o.auth_headers;
+    int delay = std::max(1, o.retry.initial_delay_ms);
+    const int attempts = std::max(1, o.retry.max_attempts);
+    for (int attempt = 1;; ++attempt) {
+      if (offline) throw OperationFailed("offline");
+      int retry_after_ms = -1;
+      ErrorKind kind = ErrorKind::Network;
+      std::string message;
+      int status = 0;
+      try {
+        net::HttpResponse r = transport(req);
+        if (r.status == 200) return std::move(r.body);
+        status = r.status;
+        bump(&ClientStats::http_errors);
+        if (r.status == 429 || r.status >= 500) {
+          kind = r.status == 429 ? ErrorKind::RateLimited : ErrorKind::Server;
+          message = std::string(route) + ": HTTP " + std::to_string(r.status) + " " + r.body;
+          for (const auto& h : r.headers) {
+            if (h.name.size() == 11 && strncasecmp(h.name.c_str(), "Retry-After", 11) == 0) {
+              int secs = -1;
+              std::from_chars(h.value.data(), h.value.data() + h.value.size(), secs);
+              if (secs >= 0) retry_after_ms = std::min(secs * 1000, o.retry.max_retry_after_ms);
+            }
+          }
+        } else {
+          // Other statuses are not retried blindly.
+          try {
+            sync::throwErrorJson(r.body);
+          } catch (const sync::SyncError& e) {
+            const ErrorKind k = r.status == 409 && std::string_view(e.what()).find("schema") != std::string_view::npos
+                                    ? ErrorKind::SchemaMismatch
+                                    : kindFor(e);
+            report(k, std::string(route) + ": HTTP " + std::to_string(r.status) + ": " + e.what(), r.status);
+            throw OperationFailed(e.what());
+          }
+        }
+      } catch (const OperationFailed&) {
+        throw;
+      } catch (const std::exception& e) {
+        bump(&ClientStats::network_errors);
+        kind = ErrorKind::Network;
+        message = std::string(route) + ": " + e.what();
+      }
+      const bool retry = attempt < attempts;
+      report(kind, message, status, retry);
+      if (!retry) throw OperationFailed(message);
+      bump(&ClientStats::retries);
+      std::uniform_int_distribution<int> jitter(delay / 2, delay);
+      const int wait = retry_after_ms >= 0 ? retry_after_ms : jitter(rng);
+      if (!sleepFor(wait)) throw OperationFailed("stopping");
+      delay = std::min(delay * 2, std::max(1, o.retry.max_delay_ms));
+    }
+  }
+
+  // Decodes a 200 body; a JSON error body (VersionNotSupported,
+  // ClientStateNotFound) is reported and ends the operation.
+  template <class F>
+  auto decode(std::string_view route, F&& fn) {
+    try {
+      return fn();
+    } catch (const sync::SyncError& e) {
+      const bool error_body = e.kind() != sync::SyncErrorKind::BadRequest;
+      report(error_body ? kindFor(e) : ErrorKind::Protocol, std::string(route) + ": " + e.what());
+      throw OperationFailed(e.what());
+    }
+  }
+
+  // ---- push ---------------------------------------------------------------------
+
+  bool pushLocked() {
+    const auto pending = database->read([&](ReadTx& tx) { return readOutbox(tx, o.max_mutations_per_push); });
+    if (pending.empty()) return true;
+    sync::PushRequest req;
+    req.profile_id = profile_id;
+    req.client_group_id = group_id;
+    req.schema_version = schema_version;
+    for (const auto& m : pending) {
+      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, json::parse(m.args), static_cast<double>(m.ts)});
+    }
+    try {
+      const std::string body = exchange("push", sync::encodePushRequest(o.encoding, req));
+      bump(&ClientStats::pushes);
+      const sync::PushResponse resp = decode("push", [&] { return sync::decodePushResponse(o.encoding, body); });
+      std::lock_guard l(mu);
+      std::set<std::pair<std::string, std::int64_t>> listed;
+      for (const auto& r : resp.results) {
+        listed.emplace(r.client_id, r.id);
+        auto key = std::make_pair(r.client_id, r.id);
+        switch (r.outcome) {
+          case sync::MutationOutcome::Applied:
+            push_results[key] = Outcome{r.client_id, r.id, OutcomeKind::Applied, {}, {}};
+            break;
+          case sync::MutationOutcome::Failed:
+            push_results[key] = Outcome{r.client_id, r.id, OutcomeKind::Failed, r.error, r.message};
+            break;
+          case sync::MutationOutcome::Rejected:
+            report(ErrorKind::MutationRejected, "push: mutation " + std::to_string(r.id) + " of " + r.client_id +
+                                                    " rejected: " + r.error + " " + r.message);
+            break;
+          default:
+            break;  // Skipped: known already; Deferred: sent again next time
+        }
+      }
+      // JSON lists only what was not applied: the rest up to lastMutationIDs were applied.
+      if (o.encoding == sync::Encoding::Json) {
+        for (const auto& m : req.mutations) {
+          const auto it = resp.last_mutation_ids.find(m.client_id);
+          if (it != resp.last_mutation_ids.end() && m.id <= it->second && !listed.contains({m.client_id, m.id})) {
+            push_results.try_emplace({m.client_id, m.id}, Outcome{m.client_id, m.id, OutcomeKind::Applied, {}, {}});
+          }
+        }
+      }
+      return true;
+    } catch (const OperationFailed&) {
+      return false;
+    }
+  }
+
+  // ---- pull + rebase --------------------------------------------------------------
+
+  bool pullLocked() {
+    try {
+      for (int page = 0; page < 10000; ++page) {
+        sync::PullRequest req;
+        req.profile_id = profile_id;
+        req.client_group_id = group_id;
+        req.schema_version = schema_version;
+        const auto c = database->read([&](ReadTx& tx) { return getMeta(tx, "cookie"); });
+        if (c && !c->empty()) req.cookie = static_cast<std::uint64_t>(toInt(c, 0));
+        const std::string body = exchange("pull", sync::encodePullRequest(o.encoding, req));
+        bump(&ClientStats::pulls);
+        sync::WirePullResponse resp = decode("pull", [&] { return sync::decodePullResponse(o.encoding, body); });
+        rebase(resp);
+        if (!resp.more) return true;
+      }
+      return true;
+    } catch (const OperationFailed&) {
+      return false;
+    }
+  }
+
+  json::object rowJson(const Table& t, const sync::WirePatchOp& op) {
+    if (o.encoding == sync::Encoding::Json) return op.value;
+    detail::BoundTable& bt = database->impl().table(t);
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(op.row_bytes.data()),
+                                              op.row_bytes.size());
+    detail::verifyRow(*bt.layout, bytes);
+    return OwnedRow(bt.layout, op.id, op.row_bytes).toJson();
+  }
+
+  void rebase(const sync::WirePullResponse& resp) {
+    std::vector<std::pair<std::pair<std::string, std::int64_t>, Outcome>> resolved;
+    if (resp.patch.empty() && resp.last_mutation_id_changes.empty()) {
+      // Nothing to roll back for: only the cookie moves.
+      database->write([&](Tx& tx) {
+        const auto old_cookie = getMeta(tx, "cookie");
+        if (!old_cookie || old_cookie->empty() || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie)) {
+          setMeta(tx, "cookie", std::to_string(resp.cookie));
+        }
+      });
+      return;
+    }
+    database->write([&](Tx& tx) {
+      const auto old_cookie = getMeta(tx, "cookie");
+      // 1. Roll back every pending mutation: restore the base images.
+      const auto& u = undoTable();
+      struct Undo {
+        std::string table, id, before;
+        bool existed;
+      };
+      std::vector<Undo> undo;
+      tx.scan(u, [&](const RowView& r) {
+        undo.push_back(Undo{std::string(r.get(u.tbl).value_or("")), std::string(r.get(u.rid).value_or("")),
+                            std::string(r.get(u.before).value_or("")), r.get(u.existed).value_or(0) != 0});
+      });
+      for (const auto& e : undo) {
+        const Table* t = userTable(e.table);
+        if (t == nullptr) continue;
+        if (e.existed) {
+          putRow(tx, *t, e.id, json::parse(e.before).as_object());
+        } else {
+          deleteRow(tx, *t, e.id);
+        }
+      }
+      if (!undo.empty()) (void)tx.deleteFrom(u).all();
+      // 2. The server's patch.
+      for (const auto& op : resp.patch) {
+        if (op.op == sync::PatchOpKind::Clear) {
+          for (const auto& t : o.tables) (void)tx.deleteFrom(t.get()).all();
+          continue;
+        }
+        const Table* t = userTable(op.table);
+        if (t == nullptr) continue;  // a table this client does not know
+        if (op.op == sync::PatchOpKind::Put) {
+          putRow(tx, *t, op.id, rowJson(*t, op));
+        } else {
+          deleteRow(tx, *t, op.id);
+        }
+      }
+      // 3. Drop the confirmed mutations.
+      const auto& ob = outboxTable();
+      std::vector<PendingMutation> remaining;
+      for (auto& m : readOutbox(tx)) {
+        const auto it = resp.last_mutation_id_changes.find(m.client);
+        if (it != resp.last_mutation_id_changes.end() && m.mid <= it->second) {
+          (void)tx.deleteFrom(ob).where(eq(ob.id, m.key));
+          resolved.push_back({{m.client, m.mid}, Outcome{m.client, m.mid, OutcomeKind::Confirmed, {}, {}}});
+        } else {
+          remaining.push_back(std::move(m));
+        }
+      }
+      // 4. Replay the rest on the new base.
+      for (const auto& m : remaining) runPending(tx, m, /*rethrow=*/false);
+      if (!old_cookie || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie) || old_cookie->empty()) {
+        setMeta(tx, "cookie", std::to_string(resp.cookie));
+      }
+    });
+    bump(&ClientStats::rebases);
+    std::lock_guard l(mu);
+    for (auto& [key, outcome] : resolved) {
+      const auto pr = push_results.find(key);
+      if (pr != push_results.end()) {
+        outcome = pr->second;
+        push_results.erase(pr);
+      }
+      const auto it = promises.find(key);
+      if (it != promises.end()) {
+        it->second.set_value(outcome);
+        promises.erase(it);
+      }
+      futures.erase(key);
+    }
+  }
+
+  // ---- loop -------------------------------------------------------------------------
+
+  void syncCycle() {
+    std::lock_guard l(sync_mu);
+    const bool pushed = pushLocked();
+    (void)pushed;
+    (void)pullLocked();
+  }
+
+  void loop() {
+    for (;;) {
+      {
+        std::unique_lock l(mu);
+        cv.wait_for(l, std::chrono::milliseconds(std::max(1, o.poll_interval_ms)), [&] { return stopping || wake; });
+        if (stopping) return;
+        wake = false;
+      }
+      if (offline) continue;
+      try {
+        syncCycle();
+      } catch (const std::exception& e) {
+        report(ErrorKind::Storage, std::string("sync: ") + e.what());
+      }
+    }
+  }
+
+  void pokeLoop() {
+    int backoff = std::max(1, o.retry.initial_delay_ms);
+    std::string host;
+    std::uint16_t port;
+    {
+      std::lock_guard l(sync_mu);
+      host = o.host;
+      port = o.port;
+    }
+    for (;;) {
+      {
+        std::lock_guard l(mu);
+        if (stopping) return;
+      }
+      {
+        std::lock_guard l(sync_mu);
+        host = o.host;
+        port = o.port;
+      }
+      if (offline || port == 0) {
+        if (!sleepFor(200)) return;
+        continue;
+      }
+      try {
+        std::string target = o.base_path + "/ws?clientGroupID=" + group_id + "&clientID=" + client_id + "&presence=off";
+        for (const auto& [k, v] : o.ws_params) target += "&" + k + "=" + v;
+        net::WsClient ws(host, port, target, std::chrono::milliseconds(1000));
+        backoff = std::max(1, o.retry.initial_delay_ms);
+        for (;;) {
+          {
+            std::lock_guard l(mu);
+            if (stopping) return;
+          }
+          if (offline) break;
+          auto msg = ws.readText(std::chrono::milliseconds(100));
+          if (!msg) {
+            if (!ws.isOpen()) break;
+            continue;
+          }
+          if (msg->find("\"poke\"") != std::string::npos) {
+            bump(&ClientStats::pokes);
+            {
+              std::lock_guard l(mu);
+              wake = true;
+            }
+            cv.notify_all();
+          }
+        }
+      } catch (const std::exception&) {
+      }
+      if (!sleepFor(backoff)) return;
+      backoff = std::min(backoff * 2, std::max(1, o.retry.max_delay_ms));
+    }
+  }
+
+  void start() {
+    std::lock_guard l(mu);
+    if (started) return;
+    started = true;
+    stopping = false;
+    wake = true;
+    loop_thread = std::thread([this] { loop(); });
+    if (o.websocket && default_transport) ws_thread = std::thread([this] { pokeLoop(); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard l(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (loop_thread.joinable()) loop_thread.join();
+    if (ws_thread.joinable()) ws_thread.join();
+    std::lock_guard l(mu);
+    started = false;
+  }
+
+  std::size_t pendingCount() const {
+    return database->read([&](ReadTx& tx) { return static_cast<std::size_t>(tx.count(outboxTable())); });
+  }
+};
+
+// ---- Client ---------------------------------------------------------------------------
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() { impl_->stop(); }
+
+MutationHandle Client::mutate(std::string_view name, boost::json::value args) {
+  return impl_->mutate(name, std::move(args));
+}
+Database& Client::db() noexcept { return *impl_->database; }
+void Client::start() { impl_->start(); }
+void Client::stop() { impl_->stop(); }
+
+bool Client::pushOnce() {
+  std::lock_guard l(impl_->sync_mu);
+  return impl_->pushLocked();
+}
+bool Client::pullOnce() {
+  std::lock_guard l(impl_->sync_mu);
+  return impl_->pullLocked();
+}
+
+bool Client::flush(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (impl_->pendingCount() == 0) return true;
+    if (!impl_->offline) {
+      std::lock_guard l(impl_->sync_mu);
+      if (impl_->pushLocked()) (void)impl_->pullLocked();
+    }
+    if (impl_->pendingCount() == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void Client::setOffline(bool offline) {
+  impl_->offline = offline;
+  {
+    std::lock_guard l(impl_->mu);
+    impl_->wake = true;
+  }
+  impl_->cv.notify_all();
+}
+
+void Client::setEndpoint(std::string host, std::uint16_t port) {
+  std::lock_guard l(impl_->sync_mu);
+  impl_->o.host = std::move(host);
+  impl_->o.port = port;
+  if (impl_->default_transport) impl_->transport = httpTransport(impl_->o.host, port, impl_->o.request_timeout);
+}
+
+std::string Client::newId() const { return plasma::newId(); }
+const std::string& Client::clientID() const noexcept { return impl_->client_id; }
+const std::string& Client::clientGroupID() const noexcept { return impl_->group_id; }
+std::size_t Client::pendingCount() const { return impl_->pendingCount(); }
+std::optional<std::uint64_t> Client::cookie() const {
+  const auto c = impl_->database->read([&](ReadTx& tx) { return getMeta(tx, "cookie"); });
+  if (!c || c->empty()) return std::nullopt;
+  return static_cast<std::uint64_t>(toInt(c, 0));
+}
+ClientStats Client::stats() const {
+  std::lock_guard l(impl_->stats_mu);
+  return impl_->st;
+}
+
+}  // namespace plasma::client
