@@ -100,6 +100,11 @@ class WsConnection {  // shared_ptr-owned; thread-safe
   void close(std::uint16_t code, std::string reason);
   bool isOpen() const;  // false once closing started (by either side)
 
+  // sendText(message) to each connection, with one hand-off per I/O thread instead of one per
+  // connection: what a poke to a large room needs. Closed connections are skipped.
+  static void broadcastText(const std::vector<std::shared_ptr<WsConnection>>& connections,
+                            const std::string& message);
+
  private:
   std::unique_ptr<Impl> impl_;
 };

@@ -255,6 +255,31 @@ void WsConnection::sendText(std::string msg) {
   });
 }
 
+void WsConnection::broadcastText(const std::vector<std::shared_ptr<WsConnection>>& connections,
+                                 const std::string& message) {
+  // Group by I/O thread (few: one per core), then one task per thread sends to its sessions.
+  std::vector<std::pair<detail::Gate*, std::vector<std::weak_ptr<detail::WsSession>>>> groups;
+  std::vector<std::shared_ptr<detail::Gate>> gates;  // keeps each group's gate alive
+  for (const auto& c : connections) {
+    if (!c || !c->impl_->open.load(std::memory_order_relaxed)) continue;
+    detail::Gate* gate = c->impl_->gate.get();
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == gate; });
+    if (it == groups.end()) {
+      groups.emplace_back(gate, std::vector<std::weak_ptr<detail::WsSession>>{});
+      gates.push_back(c->impl_->gate);
+      it = std::prev(groups.end());
+    }
+    it->second.push_back(c->impl_->session);
+  }
+  for (auto& [gate, sessions] : groups) {
+    gate->run([sessions = std::move(sessions), message]() {
+      for (const auto& weak : sessions) {
+        if (auto s = weak.lock()) s->send(message);
+      }
+    });
+  }
+}
+
 void WsConnection::close(std::uint16_t code, std::string reason) {
   impl_->gate->run([session = impl_->session, code, r = std::move(reason)]() mutable {
     if (auto s = session.lock()) s->requestClose(code, std::move(r));

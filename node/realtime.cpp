@@ -496,7 +496,7 @@ struct Realtime::Impl {
       }
       if (conns.empty()) continue;
       const std::string msg = sync::encodePoke(sync::Encoding::Json, sync::Poke{room, version});
-      for (const auto& c : conns) c->sendText(msg);
+      net::WsConnection::broadcastText(conns, msg);
       sent += conns.size();
     }
     if (sent == 0) return;
@@ -521,7 +521,7 @@ struct Realtime::Impl {
     }
     if (conns.empty()) return;
     const std::string msg = sync::encodePresence(sync::Encoding::Json, p);
-    for (const auto& c : conns) c->sendText(msg);
+    net::WsConnection::broadcastText(conns, msg);
     presence_messages.fetch_add(conns.size(), std::memory_order_relaxed);
   }
 
