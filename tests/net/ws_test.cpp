@@ -243,3 +243,31 @@ TEST_CASE("stop() with a WebSocket peer that never answers the close frame ends 
   CHECK(rec.closedCount() == 4);
   CHECK(server.stats().open_websockets == 0);
 }
+
+TEST_CASE("broadcastText reaches every open connection in order after earlier sends and skips closed ones",
+          "[net]") {
+  Recorder rec;
+  Server server(quietOptions(), notFound(), rec.handler());  // two I/O threads
+  server.start();
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 6; ++i) clients.push_back(std::make_unique<WsClient>("127.0.0.1", server.port(), "/sync/ws"));
+  REQUIRE(plasma_net_test::waitFor([&] { return rec.openedCount() == 6; }, 2s));
+  std::vector<std::shared_ptr<WsConnection>> all;
+  for (std::size_t i = 0; i < 6; ++i) all.push_back(rec.connection(i));
+  all.back()->close(1000, "bye");
+  REQUIRE(plasma_net_test::waitFor([&] { return !all.back()->isOpen(); }, 2s));
+  for (std::size_t i = 0; i + 1 < 6; ++i) all[i]->sendText("first");
+  WsConnection::broadcastText(all, "second");  // from a thread that is not an I/O thread
+  // Which client holds which connection is not known: every open one gets both, in order.
+  int closed = 0;
+  for (auto& c : clients) {
+    const auto a = c->readText(2s);
+    if (!a) {
+      ++closed;
+      continue;
+    }
+    CHECK(*a == "first");
+    CHECK(c->readText(2s) == std::optional<std::string>("second"));
+  }
+  CHECK(closed == 1);
+}
