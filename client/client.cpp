@@ -71,7 +71,7 @@ namespace {
 
 // Pending mutations, in the order they were made. id: 20-digit sequence.
 struct OutboxTable : Table {
-  OutboxTable() : Table("_plasma_outbox", TableOptions{.change_log_suppressed = true}) {}
+  OutboxTable() : Table("plasma_client_outbox", TableOptions{.change_log_suppressed = true}) {}
   TextColumn id{this, plasma::id()};
   TextColumn client{this, text("client")};
   IntColumn mid{this, integer("mid")};
@@ -84,7 +84,7 @@ struct OutboxTable : Table {
 // row as it was before the first pending mutation touched it.
 // id: "<table>/<row id>".
 struct UndoTable : Table {
-  UndoTable() : Table("_plasma_undo", TableOptions{.change_log_suppressed = true}) {}
+  UndoTable() : Table("plasma_client_undo", TableOptions{.change_log_suppressed = true}) {}
   TextColumn id{this, plasma::id()};
   TextColumn tbl{this, text("tbl")};
   TextColumn rid{this, text("rid")};
@@ -94,7 +94,7 @@ struct UndoTable : Table {
 
 // Key/value: clientGroupID, clientID, cookie, nextMutationID, seq.
 struct MetaTable : Table {
-  MetaTable() : Table("_plasma_meta", TableOptions{.change_log_suppressed = true}) {}
+  MetaTable() : Table("plasma_client_meta", TableOptions{.change_log_suppressed = true}) {}
   TextColumn id{this, plasma::id()};
   TextColumn value{this, text("value")};
 };
