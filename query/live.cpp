@@ -117,12 +117,8 @@ class SelectMaintainer final : public Maintainer {
   // set of matching rows up to `bound_`, so its first offset + limit rows
   // are the window. No bound: the set is the whole result.
   void init(TxnState& snapshot) override {
-    ordered_.clear();
-    by_id_.clear();
-    RowScanner scanner(snapshot, *plan_->sources.front().table);
-    while (scanner.next()) add(scanner.row());
-    bound_.reset();
-    trim();
+    if (plan_->limit >= 0 && refill(snapshot)) return;
+    scanAll(snapshot);
   }
 
   bool apply(const CommitEvent& event, TxnState* snapshot) override {
@@ -147,7 +143,7 @@ class SelectMaintainer final : public Maintainer {
     }
     trim();
     // The window ran short while rows past the prefix exist: refill the
-    // prefix from this commit's snapshot (a bounded scan of the table).
+    // prefix from this commit's snapshot (see refill()).
     if (bound_ && static_cast<std::int64_t>(ordered_.size()) < plan_->offset + plan_->limit) {
       if (snapshot == nullptr) throw Error(ErrorCode::Storage, "live query: no snapshot to refill the window");
       init(*snapshot);
@@ -187,6 +183,52 @@ class SelectMaintainer final : public Maintainer {
       return c != 0 ? c < 0 : a->id < b->id;  // ties: id order
     }
   };
+
+  // Every matching row of the table (unlimited queries, and the fallback).
+  void scanAll(TxnState& snapshot) {
+    ordered_.clear();
+    by_id_.clear();
+    RowScanner scanner(snapshot, *plan_->sources.front().table);
+    while (scanner.next()) add(scanner.row());
+    bound_.reset();
+    trim();
+  }
+
+  // Fills the set by running the query's own plan with limit capacity():
+  // where an index serves the order (or the where) that is one index seek
+  // and a walk of at most capacity() rows; where none does, the executor's
+  // bounded scan. Returns false when the result cannot define a bound (the
+  // rows tied at the cut fill the whole window): the caller scans instead.
+  bool refill(TxnState& snapshot) {
+    QueryPlan limited = *plan_;
+    limited.offset = 0;
+    limited.limit = static_cast<std::int64_t>(capacity());
+    limited.plain = true;  // one table: the maintainer builds its entries from whole rows
+    ordered_.clear();
+    by_id_.clear();
+    bound_.reset();
+    std::size_t returned = 0;
+    executeRows(limited, snapshot, {}, [&](const RowView& row) {
+      insert(row);
+      ++returned;
+      return true;
+    });
+    if (returned < capacity()) return true;  // the whole result: no bound
+    // The rows tied with the last one at the cut need not all have come (ties
+    // are ordered by id here, not by the executor): drop that tie group, so the
+    // set is again every matching row up to its last entry.
+    const std::vector<Value> cut = (*std::prev(ordered_.end()))->keys;
+    while (!ordered_.empty() && compareKeys((*std::prev(ordered_.end()))->keys, cut, plan_->order) == 0) {
+      auto last = std::prev(ordered_.end());
+      const std::string id = (*last)->id;
+      ordered_.erase(last);
+      by_id_.erase(id);
+    }
+    if (static_cast<std::int64_t>(ordered_.size()) < plan_->offset + plan_->limit) return false;
+    const Entry* last = *std::prev(ordered_.end());
+    bound_ = Entry{last->id, last->keys, {}};
+    return true;
+  }
 
   std::size_t capacity() const {
     if (plan_->limit < 0) return std::numeric_limits<std::size_t>::max();
