@@ -660,8 +660,8 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     cv_.wait(lock, [&] { return ready_; });
   }
 
-  // Measured on the live-query thread after each change (the state is not
-  // safe to walk from other threads).
+  // Measured on the live-query thread with the first result and then every
+  // 32nd change (the state is not safe to walk from other threads).
   std::size_t memoryBytes() const { return memory_bytes_.load(); }
   std::string lastError() const {
     std::lock_guard lock(mu_);
@@ -767,7 +767,15 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
       if (delta.empty() && !reordered && !initial) return;  // nothing changed: no notification
       for (const auto& [id, s] : subs_) subs.emplace_back(id, s);
     }
-    memory_bytes_ = maintainer_->memoryBytes() + outputBytes();
+    // Walking the state costs O(its size): measure with the first result,
+    // when the result's size moved by a quarter, and every 32nd change — not
+    // on every commit.
+    const std::size_t rows_now = output_.size();
+    if (initial || (++changes_since_measure_ & 31u) == 0 || rows_now > measured_rows_ + measured_rows_ / 4 + 8 ||
+        rows_now + rows_now / 4 + 8 < measured_rows_) {
+      memory_bytes_ = maintainer_->memoryBytes() + outputBytes();
+      measured_rows_ = rows_now;
+    }
     if (subs.empty()) return;
     auto rows = std::make_shared<const std::vector<ResultRow>>(plain(output_));
     auto shared_delta = std::make_shared<const LiveDelta>(std::move(delta));
@@ -803,6 +811,8 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   std::uint64_t sequence_ = 0;  // live-query thread only
   std::atomic<bool> closed_{false};
   std::atomic<std::size_t> memory_bytes_{0};
+  std::uint32_t changes_since_measure_ = 0;  // live-query thread only
+  std::size_t measured_rows_ = 0;             // live-query thread only
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

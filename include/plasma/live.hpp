@@ -108,7 +108,8 @@ class LiveQuery {
   std::vector<ResultRow> rows() const;
   IvmClass ivmClass() const noexcept;
   // Memory held by the maintained state, in bytes (approximate; measured
-  // after each change).
+  // with the first result, when the result's size moves by a quarter, and
+  // every 32nd change).
   std::size_t memoryBytes() const;
   // The last error met while maintaining the query (e.g. an integer
   // overflow in sum()); empty when none. The result keeps its last good state.
