@@ -46,6 +46,7 @@ std::string_view outcomeKindName(OutcomeKind k) noexcept {
     case OutcomeKind::Applied: return "applied";
     case OutcomeKind::Failed: return "failed";
     case OutcomeKind::Confirmed: return "confirmed";
+    case OutcomeKind::Discarded: return "discarded";
   }
   return "?";
 }
@@ -226,6 +227,20 @@ struct Client::Impl {
   std::optional<Schema> schema;
   std::optional<Database> database;
   std::string group_id, client_id, profile_id, schema_version;
+  mutable std::mutex id_mu;  // client_id (changes on resetLocalState)
+  std::string cid() const {
+    std::lock_guard l(id_mu);
+    return client_id;
+  }
+  // The mutation-id floor (docs/client.md): until a pull of this session
+  // has told us the server's lastMutationID for this client, the ids of
+  // mutations made in this session may collide with ids the server already
+  // confirmed (a relaxed-durability crash rolled nextMutationID back).
+  // Outbox keys made before that pull; guarded by the LMDB writer lock
+  // (touched only inside write transactions).
+  bool floor_verified = false;
+  std::set<std::string> unverified_keys;
+  std::atomic<bool> sync_stopped{false};  // schema mismatch
 
   mutable std::mutex sync_mu;  // push/pull/rebase, and the transport
   Transport transport;
@@ -367,13 +382,13 @@ struct Client::Impl {
 
   MutationHandle mutate(std::string_view name, json::value args) {
     PendingMutation m;
-    m.client = client_id;
     m.name = std::string(name);
     m.args = json::serialize(args);
     m.ts = static_cast<std::int64_t>(nowMs());
     std::promise<Outcome> promise;
     std::shared_future<Outcome> future = promise.get_future().share();
     database->write([&](Tx& tx) {
+      m.client = cid();
       m.mid = toInt(getMeta(tx, "nextMutationID"), 1);
       const std::int64_t seq = toInt(getMeta(tx, "seq"), 1);
       m.key = seqKey(seq);
@@ -387,6 +402,7 @@ struct Client::Impl {
                                   {ob.ts, m.ts}});
       setMeta(tx, "nextMutationID", std::to_string(m.mid + 1));
       setMeta(tx, "seq", std::to_string(seq + 1));
+      if (!floor_verified) unverified_keys.insert(m.key);
     });
     {
       std::lock_guard l(mu);
@@ -459,6 +475,7 @@ struct Client::Impl {
                                     ? ErrorKind::SchemaMismatch
                                     : kindFor(e);
             report(k, std::string(route) + ": HTTP " + std::to_string(r.status) + ": " + e.what(), r.status);
+            if (k == ErrorKind::SchemaMismatch) schemaMismatch();
             throw OperationFailed(e.what());
           }
         }
@@ -488,16 +505,47 @@ struct Client::Impl {
       return fn();
     } catch (const sync::SyncError& e) {
       const bool error_body = e.kind() != sync::SyncErrorKind::BadRequest;
-      report(error_body ? kindFor(e) : ErrorKind::Protocol, std::string(route) + ": " + e.what());
+      const ErrorKind k = error_body ? kindFor(e) : ErrorKind::Protocol;
+      report(k, std::string(route) + ": " + e.what());
+      if (k == ErrorKind::SchemaMismatch) schemaMismatch();
       throw OperationFailed(e.what());
     }
   }
 
   // ---- push ---------------------------------------------------------------------
 
+  // The server does not support this schema version: stop syncing (and
+  // wipe the local state when asked to). Called with sync_mu held.
+  void schemaMismatch() {
+    sync_stopped = true;
+    if (o.on_schema_mismatch == SchemaMismatchAction::Reset) {
+      try {
+        resetLocked();
+      } catch (const std::exception& e) {
+        report(ErrorKind::Storage, std::string("resetLocalState: ") + e.what());
+      }
+    }
+  }
+
   bool pushLocked() {
+    if (sync_stopped) return false;
+    // The id floor: learn the server's lastMutationID for this client
+    // before pushing ids made in this session.
+    if (!floor_verified && !pullLocked()) return false;
     const auto pending = database->read([&](ReadTx& tx) { return readOutbox(tx, o.max_mutations_per_push); });
     if (pending.empty()) return true;
+    // Remember (durably, before sending) the highest id that may have
+    // reached the server: discardMutation refuses ids at or below it.
+    {
+      const std::string me = cid();
+      std::int64_t top = 0;
+      for (const auto& m : pending) {
+        if (m.client == me) top = std::max(top, m.mid);
+      }
+      database->write([&](Tx& tx) {
+        if (toInt(getMeta(tx, "pushedMutationID"), 0) < top) setMeta(tx, "pushedMutationID", std::to_string(top));
+      });
+    }
     sync::PushRequest req;
     req.profile_id = profile_id;
     req.client_group_id = group_id;
@@ -547,6 +595,7 @@ struct Client::Impl {
   // ---- pull + rebase --------------------------------------------------------------
 
   bool pullLocked() {
+    if (sync_stopped) return false;
     try {
       for (int page = 0; page < 10000; ++page) {
         sync::PullRequest req;
@@ -576,6 +625,136 @@ struct Client::Impl {
     return OwnedRow(bt.layout, op.id, op.row_bytes).toJson();
   }
 
+  // Restores every base image (the app tables become the base) and clears
+  // the undo table.
+  void undoAll(Tx& tx) {
+    const auto& u = undoTable();
+    struct Undo {
+      std::string table, id, before;
+      bool existed;
+    };
+    std::vector<Undo> undo;
+    tx.scan(u, [&](const RowView& r) {
+      undo.push_back(Undo{std::string(r.get(u.tbl).value_or("")), std::string(r.get(u.rid).value_or("")),
+                          std::string(r.get(u.before).value_or("")), r.get(u.existed).value_or(0) != 0});
+    });
+    for (const auto& e : undo) {
+      const Table* t = userTable(e.table);
+      if (t == nullptr) continue;
+      if (e.existed) {
+        putRow(tx, *t, e.id, json::parse(e.before).as_object());
+      } else {
+        deleteRow(tx, *t, e.id);
+      }
+    }
+    if (!undo.empty()) (void)tx.deleteFrom(u).all();
+  }
+
+  void replay(Tx& tx, const std::vector<PendingMutation>& remaining) {
+    for (const auto& m : remaining) runPending(tx, m, /*rethrow=*/false);
+  }
+
+  using Renames = std::vector<std::pair<std::pair<std::string, std::int64_t>, std::int64_t>>;
+
+  // Moves promises/futures/push results of re-numbered mutations. mu held.
+  void rekey(const Renames& renamed) {
+    // Ids moving up go from the highest, ids moving down from the lowest,
+    // so no move overwrites a key still to be moved.
+    auto moveOne = [&](const std::pair<std::string, std::int64_t>& from, std::int64_t to) {
+      const std::pair<std::string, std::int64_t> dst{from.first, to};
+      if (auto n = promises.extract(from)) {
+        n.key() = dst;
+        promises.insert(std::move(n));
+      }
+      if (auto n = futures.extract(from)) {
+        n.key() = dst;
+        futures.insert(std::move(n));
+      }
+      if (auto n = push_results.extract(from)) {
+        n.key() = dst;
+        push_results.insert(std::move(n));
+      }
+    };
+    Renames up, down;
+    for (const auto& r : renamed) (r.second > r.first.second ? up : down).push_back(r);
+    std::sort(up.begin(), up.end(), [](const auto& a, const auto& b) { return a.first.second > b.first.second; });
+    std::sort(down.begin(), down.end(), [](const auto& a, const auto& b) { return a.first.second < b.first.second; });
+    for (const auto& r : up) moveOne(r.first, r.second);
+    for (const auto& r : down) moveOne(r.first, r.second);
+  }
+
+  // Resolves every pending handle Discarded. mu held.
+  void discardAllPromises() {
+    for (auto& [key, p] : promises) p.set_value(Outcome{key.first, key.second, OutcomeKind::Discarded, {}, {}});
+    promises.clear();
+    futures.clear();
+    push_results.clear();
+  }
+
+  // Wipes the local state and takes a new clientID. sync_mu held.
+  void resetLocked() {
+    database->write([&](Tx& tx) {
+      for (const auto& t : o.tables) (void)tx.deleteFrom(t.get()).all();
+      (void)tx.deleteFrom(outboxTable()).all();
+      (void)tx.deleteFrom(undoTable()).all();
+      const auto& m = metaTable();
+      for (const char* key : {"cookie", "nextMutationID", "seq", "pushedMutationID"}) {
+        (void)tx.deleteFrom(m).where(eq(m.id, std::string(key)));
+      }
+      const std::string fresh = plasma::newId();
+      setMeta(tx, "clientID", fresh);
+      {
+        std::lock_guard l(id_mu);
+        client_id = fresh;
+      }
+      floor_verified = true;  // the server has never seen this clientID
+      unverified_keys.clear();
+    });
+    std::lock_guard l(mu);
+    discardAllPromises();
+  }
+
+  // sync_mu held.
+  bool discardLocked(std::int64_t id) {
+    bool ok = false;
+    Renames renamed;
+    std::string me;
+    database->write([&](Tx& tx) {
+      me = cid();
+      if (id <= toInt(getMeta(tx, "pushedMutationID"), 0)) return;  // may have reached the server
+      auto all = readOutbox(tx);
+      const auto target =
+          std::find_if(all.begin(), all.end(), [&](const auto& m) { return m.client == me && m.mid == id; });
+      if (target == all.end()) return;
+      undoAll(tx);
+      const auto& ob = outboxTable();
+      (void)tx.deleteFrom(ob).where(eq(ob.id, target->key));
+      unverified_keys.erase(target->key);
+      all.erase(target);
+      for (auto& m : all) {
+        if (m.client == me && m.mid > id) {
+          (void)tx.update(ob).set({{ob.mid, m.mid - 1}}).where(eq(ob.id, m.key));
+          renamed.push_back({{me, m.mid}, m.mid - 1});
+          m.mid -= 1;
+        }
+      }
+      setMeta(tx, "nextMutationID", std::to_string(toInt(getMeta(tx, "nextMutationID"), 1) - 1));
+      replay(tx, all);
+      ok = true;
+    });
+    if (!ok) return false;
+    std::lock_guard l(mu);
+    const std::pair<std::string, std::int64_t> key{me, id};
+    if (auto it = promises.find(key); it != promises.end()) {
+      it->second.set_value(Outcome{me, id, OutcomeKind::Discarded, {}, {}});
+      promises.erase(it);
+    }
+    futures.erase(key);
+    push_results.erase(key);
+    rekey(renamed);
+    return true;
+  }
+
   void rebase(const sync::WirePullResponse& resp) {
     std::vector<std::pair<std::pair<std::string, std::int64_t>, Outcome>> resolved;
     if (resp.patch.empty() && resp.last_mutation_id_changes.empty()) {
@@ -585,32 +764,18 @@ struct Client::Impl {
         if (!old_cookie || old_cookie->empty() || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie)) {
           setMeta(tx, "cookie", std::to_string(resp.cookie));
         }
+        if (!resp.more) {
+          floor_verified = true;
+          unverified_keys.clear();
+        }
       });
       return;
     }
+    Renames renamed;
     database->write([&](Tx& tx) {
       const auto old_cookie = getMeta(tx, "cookie");
       // 1. Roll back every pending mutation: restore the base images.
-      const auto& u = undoTable();
-      struct Undo {
-        std::string table, id, before;
-        bool existed;
-      };
-      std::vector<Undo> undo;
-      tx.scan(u, [&](const RowView& r) {
-        undo.push_back(Undo{std::string(r.get(u.tbl).value_or("")), std::string(r.get(u.rid).value_or("")),
-                            std::string(r.get(u.before).value_or("")), r.get(u.existed).value_or(0) != 0});
-      });
-      for (const auto& e : undo) {
-        const Table* t = userTable(e.table);
-        if (t == nullptr) continue;
-        if (e.existed) {
-          putRow(tx, *t, e.id, json::parse(e.before).as_object());
-        } else {
-          deleteRow(tx, *t, e.id);
-        }
-      }
-      if (!undo.empty()) (void)tx.deleteFrom(u).all();
+      undoAll(tx);
       // 2. The server's patch.
       for (const auto& op : resp.patch) {
         if (op.op == sync::PatchOpKind::Clear) {
@@ -625,26 +790,58 @@ struct Client::Impl {
           deleteRow(tx, *t, op.id);
         }
       }
-      // 3. Drop the confirmed mutations.
+      // 3. Drop the confirmed mutations. A mutation made in this session
+      // before the id floor was known is never "confirmed" by id: its id
+      // may be one the server confirmed for an earlier (crash-lost) mutation.
       const auto& ob = outboxTable();
+      const std::string me = cid();
       std::vector<PendingMutation> remaining;
       for (auto& m : readOutbox(tx)) {
         const auto it = resp.last_mutation_id_changes.find(m.client);
-        if (it != resp.last_mutation_id_changes.end() && m.mid <= it->second) {
+        const bool fresh = m.client == me && unverified_keys.contains(m.key);
+        if (it != resp.last_mutation_id_changes.end() && m.mid <= it->second && !fresh) {
           (void)tx.deleteFrom(ob).where(eq(ob.id, m.key));
           resolved.push_back({{m.client, m.mid}, Outcome{m.client, m.mid, OutcomeKind::Confirmed, {}, {}}});
         } else {
           remaining.push_back(std::move(m));
         }
       }
+      // 3b. The id floor: nextMutationID above the server's lastMutationID;
+      // re-number this client's pending mutations when one collides.
+      if (const auto own = resp.last_mutation_id_changes.find(me); own != resp.last_mutation_id_changes.end()) {
+        const std::int64_t floor = own->second;
+        const std::int64_t old_next = toInt(getMeta(tx, "nextMutationID"), 1);
+        std::int64_t next = std::max(old_next, floor + 1);
+        const bool collide =
+            std::any_of(remaining.begin(), remaining.end(), [&](const auto& m) { return m.client == me && m.mid <= floor; });
+        if (collide) {
+          std::int64_t n = floor + 1;
+          for (auto& m : remaining) {
+            if (m.client != me) continue;
+            if (m.mid != n) {
+              (void)tx.update(ob).set({{ob.mid, n}}).where(eq(ob.id, m.key));
+              renamed.push_back({{me, m.mid}, n});
+              m.mid = n;
+            }
+            ++n;
+          }
+          next = n;
+        }
+        if (next != old_next) setMeta(tx, "nextMutationID", std::to_string(next));
+      }
+      if (!resp.more) {
+        floor_verified = true;
+        unverified_keys.clear();
+      }
       // 4. Replay the rest on the new base.
-      for (const auto& m : remaining) runPending(tx, m, /*rethrow=*/false);
+      replay(tx, remaining);
       if (!old_cookie || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie) || old_cookie->empty()) {
         setMeta(tx, "cookie", std::to_string(resp.cookie));
       }
     });
     bump(&ClientStats::rebases);
     std::lock_guard l(mu);
+    rekey(renamed);
     for (auto& [key, outcome] : resolved) {
       const auto pr = push_results.find(key);
       if (pr != push_results.end()) {
@@ -677,7 +874,7 @@ struct Client::Impl {
         if (stopping) return;
         wake = false;
       }
-      if (offline) continue;
+      if (offline || sync_stopped) continue;
       try {
         syncCycle();
       } catch (const std::exception& e) {
@@ -705,12 +902,12 @@ struct Client::Impl {
         host = o.host;
         port = o.port;
       }
-      if (offline || port == 0) {
+      if (offline || port == 0 || sync_stopped) {
         if (!sleepFor(200)) return;
         continue;
       }
       try {
-        std::string target = o.base_path + "/ws?clientGroupID=" + group_id + "&clientID=" + client_id + "&presence=off";
+        std::string target = o.base_path + "/ws?clientGroupID=" + group_id + "&clientID=" + cid() + "&presence=off";
         for (const auto& [k, v] : o.ws_params) target += "&" + k + "=" + v;
         net::WsClient ws(host, port, target, std::chrono::milliseconds(1000));
         backoff = std::max(1, o.retry.initial_delay_ms);
@@ -820,7 +1017,24 @@ void Client::setEndpoint(std::string host, std::uint16_t port) {
 }
 
 std::string Client::newId() const { return plasma::newId(); }
-const std::string& Client::clientID() const noexcept { return impl_->client_id; }
+std::string Client::clientID() const { return impl_->cid(); }
+
+bool Client::discardMutation(std::int64_t id) {
+  std::lock_guard l(impl_->sync_mu);
+  return impl_->discardLocked(id);
+}
+void Client::resetLocalState() {
+  {
+    std::lock_guard l(impl_->sync_mu);
+    impl_->resetLocked();
+  }
+  {
+    std::lock_guard l(impl_->mu);
+    impl_->wake = true;
+  }
+  impl_->cv.notify_all();
+}
+bool Client::syncStopped() const noexcept { return impl_->sync_stopped; }
 const std::string& Client::clientGroupID() const noexcept { return impl_->group_id; }
 std::size_t Client::pendingCount() const { return impl_->pendingCount(); }
 std::optional<std::uint64_t> Client::cookie() const {

@@ -87,6 +87,16 @@ struct RetryOptions {
   int max_retry_after_ms = 30000;  // a Retry-After above this is capped
 };
 
+// What the client does when the server answers that it does not support
+// this client's schema version (VersionNotSupported "schema"; 409 in
+// FlatBuffers). Either way the mismatch is reported through on_error
+// (SchemaMismatch) and syncing stops until a new Client is made (the app
+// restarts with the right version): retrying cannot succeed.
+enum class SchemaMismatchAction {
+  Stay,   // keep the local data (and the outbox), stop syncing
+  Reset,  // resetLocalState(): wipe the local data, new clientID, stop syncing
+};
+
 struct ClientOptions {
   // The application's tables; the local schema is these plus the client's
   // internal tables (docs/client.md), under schema_version.
@@ -115,12 +125,14 @@ struct ClientOptions {
   bool offline = false;
   std::size_t max_mutations_per_push = 100;
   std::function<void(const ClientError&)> on_error;
+  SchemaMismatchAction on_schema_mismatch = SchemaMismatchAction::Stay;
 };
 
 enum class OutcomeKind {
   Applied,    // the server ran it and reported it applied
   Failed,     // the server ran it, the mutator threw: its effects are rolled back locally
   Confirmed,  // the server confirmed the id, but the push answer that said how was lost (retry skipped it)
+  Discarded,  // removed locally before it was pushed: discardMutation or resetLocalState
 };
 std::string_view outcomeKindName(OutcomeKind k) noexcept;
 
@@ -134,6 +146,9 @@ struct Outcome {
 
 struct MutationHandle {
   std::string client_id;
+  // The id given at mutate time. A pending mutation can be re-numbered
+  // (discardMutation of an earlier one; the crash-rollback id floor):
+  // Outcome::mutation_id is the id the server saw.
   std::int64_t id = 0;
   // Resolves after the rebase that removed the mutation from the outbox
   // committed: the local state then reflects the server's verdict.
@@ -171,11 +186,24 @@ class Client {
   // Pulls (every page) and rebases (true: done).
   bool pullOnce();
 
+  // Removes a pending mutation that was never pushed and rolls back its
+  // local effect (one commit: live queries see the net change). Later
+  // pending mutations of this client are re-numbered down by one (ids stay
+  // gapless). False when there is no such pending mutation or it may have
+  // been pushed already. Its handle resolves Discarded.
+  bool discardMutation(std::int64_t id);
+  // Wipes the local data (app tables, outbox, undo, cookie), takes a new
+  // clientID; the next pull yields a fresh full state. Pending handles
+  // resolve Discarded. Does not clear a schema-mismatch stop.
+  void resetLocalState();
+  // True after a schema mismatch stopped syncing (see SchemaMismatchAction).
+  bool syncStopped() const noexcept;
+
   void setOffline(bool offline);
   void setEndpoint(std::string host, std::uint16_t port);  // default transport only
 
   std::string newId() const;  // UUIDv7
-  const std::string& clientID() const noexcept;
+  std::string clientID() const;  // changes on resetLocalState
   const std::string& clientGroupID() const noexcept;
   std::size_t pendingCount() const;
   std::optional<std::uint64_t> cookie() const;

@@ -310,4 +310,67 @@ TEST_CASE("client: live queries see a rebase as one net change", "[client]") {
   CHECK(c.pendingCount() == 1);
 }
 
+namespace {
+// The server's lastMutationID for a client of a group (a JSON pull without cookie).
+std::int64_t serverLastMutationID(std::uint16_t port, const std::string& group, const std::string& client) {
+  net::HttpClient http("127.0.0.1", port);
+  const auto pull = http.request(
+      "POST", "/sync/pull",
+      json::serialize(json::object{{"profileID", "p"}, {"clientGroupID", group}, {"cookie", nullptr},
+                                   {"pullVersion", 1}, {"schemaVersion", todo::kSchemaVersion}}),
+      "application/json", {{"X-User", "alice"}});
+  REQUIRE(pull.status == 200);
+  const json::value body = json::parse(pull.body);
+  const auto& changes = body.at("lastMutationIDChanges").as_object();
+  const auto it = changes.find(client);
+  return it == changes.end() ? 0 : it->value().as_int64();
+}
+}  // namespace
+
+TEST_CASE("client: after a crash rolled nextMutationID back, new mutations are re-numbered above the server's", "[client]") {
+  TempDir dir, snap, node_dir, check_dir;
+  NodeProcess node(node_dir.path());
+  std::string group, id;
+  {
+    client::Client c(optionsFor(dir.path(), node.port(), "alice"));
+    group = c.clientGroupID();
+    id = c.clientID();
+    c.mutate("createTodo", create("m1", "one"));
+    REQUIRE(c.flush(3s));
+    c.mutate("createTodo", create("m2", "two"));  // pending in the snapshot, pushed later
+  }
+  // The snapshot = the state a system crash rolls back to (NoSync/NoMetaSync).
+  std::filesystem::remove_all(snap.path());
+  std::filesystem::copy(dir.path(), snap.path(), std::filesystem::copy_options::recursive);
+  {
+    client::Client c(optionsFor(dir.path(), node.port(), "alice"));
+    c.mutate("createTodo", create("m3", "three"));
+    REQUIRE(c.flush(3s));
+  }
+  REQUIRE(serverLastMutationID(node.port(), group, id) == 3);
+  std::filesystem::remove_all(dir.path());
+  std::filesystem::copy(snap.path(), dir.path(), std::filesystem::copy_options::recursive);
+
+  client::Client c(optionsFor(dir.path(), node.port(), "alice"));
+  CHECK(c.clientID() == id);
+  CHECK(c.pendingCount() == 1);  // m2 (mid 2), which the server already applied
+  auto h = c.mutate("createTodo", create("m4", "four"));
+  CHECK(h.id == 3);  // the rolled-back counter: collides with m3's id
+  REQUIRE(c.flush(3s));
+  REQUIRE(ready(h.outcome));
+  CHECK(h.outcome.get().kind == client::OutcomeKind::Applied);
+  CHECK(h.outcome.get().mutation_id == 4);
+  CHECK(serverLastMutationID(node.port(), group, id) == 4);
+  const std::map<std::string, std::string> want{{"m1", "one"}, {"m2", "two"}, {"m3", "three"}, {"m4", "four"}};
+  CHECK(titles(c) == want);
+  client::Client check(optionsFor(check_dir.path(), node.port(), "alice"));
+  REQUIRE(check.pullOnce());
+  CHECK(titles(check) == want);
+  // Later mutations continue above the floor.
+  auto h5 = c.mutate("createTodo", create("m5", "five"));
+  CHECK(h5.id == 5);
+  REQUIRE(c.flush(3s));
+  CHECK(serverLastMutationID(node.port(), group, id) == 5);
+}
+
 #endif  // PLASMA_NODE_BINARY
