@@ -373,4 +373,51 @@ TEST_CASE("client: after a crash rolled nextMutationID back, new mutations are r
   CHECK(serverLastMutationID(node.port(), group, id) == 5);
 }
 
+TEST_CASE("client: discardMutation rolls back a pending mutation; resetLocalState yields a fresh full state", "[client]") {
+  TempDir dir, node_dir, other_dir;
+  NodeProcess node(node_dir.path());
+  client::Client other(optionsFor(other_dir.path(), node.port(), "alice"));
+  other.mutate("createTodo", create("s1", "server"));
+  REQUIRE(other.flush(3s));
+
+  client::Client c(optionsFor(dir.path(), node.port(), "alice"));
+  REQUIRE(c.pullOnce());
+  auto h1 = c.mutate("createTodo", create("k1", "keep"));
+  auto h2 = c.mutate("renameTodo", renameArgs("s1", "discard me"));
+  auto h3 = c.mutate("createTodo", create("k3", "keep too"));
+  CHECK(titles(c).at("s1") == "discard me");
+  CHECK(c.discardMutation(h2.id));
+  CHECK_FALSE(c.discardMutation(99));  // no such pending id (h3 now has id 2)
+  REQUIRE(ready(h2.outcome));
+  CHECK(h2.outcome.get().kind == client::OutcomeKind::Discarded);
+  CHECK(c.pendingCount() == 2);
+  CHECK(titles(c) == std::map<std::string, std::string>{{"s1", "server"}, {"k1", "keep"}, {"k3", "keep too"}});
+  REQUIRE(c.flush(3s));
+  REQUIRE(ready(h3.outcome));
+  CHECK(h3.outcome.get().kind == client::OutcomeKind::Applied);
+  CHECK(h3.outcome.get().mutation_id == 2);  // re-numbered: ids stay gapless
+  CHECK_FALSE(c.discardMutation(h1.id));     // pushed already
+
+  // Reset: local-only edits vanish, a new clientID, a full state at the next pull.
+  c.setOffline(true);
+  auto hp = c.mutate("createTodo", create("local", "never pushed"));
+  const auto old_id = c.clientID();
+  c.resetLocalState();
+  CHECK(c.clientID() != old_id);
+  CHECK(c.pendingCount() == 0);
+  CHECK(titles(c).empty());
+  CHECK_FALSE(c.cookie().has_value());
+  REQUIRE(ready(hp.outcome));
+  CHECK(hp.outcome.get().kind == client::OutcomeKind::Discarded);
+  c.setOffline(false);
+  REQUIRE(c.pullOnce());
+  REQUIRE(other.pullOnce());
+  CHECK(titles(c) == titles(other));
+  CHECK(titles(c) == std::map<std::string, std::string>{{"s1", "server"}, {"k1", "keep"}, {"k3", "keep too"}});
+  auto hn = c.mutate("createTodo", create("n1", "new"));
+  CHECK(hn.id == 1);
+  REQUIRE(c.flush(3s));
+  CHECK(hn.outcome.get().kind == client::OutcomeKind::Applied);
+}
+
 #endif  // PLASMA_NODE_BINARY
