@@ -420,4 +420,51 @@ TEST_CASE("client: discardMutation rolls back a pending mutation; resetLocalStat
   CHECK(hn.outcome.get().kind == client::OutcomeKind::Applied);
 }
 
+TEST_CASE("client: a schema-version mismatch calls onSchemaMismatch; stay and reset both work", "[client]") {
+  TempDir node_dir;
+  NodeProcess node(node_dir.path());
+  for (auto action : {client::SchemaMismatchAction::Stay, client::SchemaMismatchAction::Reset}) {
+    for (auto enc : {sync::Encoding::FlatBuffers, sync::Encoding::Json}) {
+      const bool reset = action == client::SchemaMismatchAction::Reset;
+      INFO((reset ? "reset" : "stay") << (enc == sync::Encoding::Json ? " json" : " flatbuffers"));
+      TempDir dir;
+      auto o = optionsFor(dir.path(), node.port(), "alice", enc);
+      o.schema_version = "not-the-servers-version";
+      o.on_schema_mismatch = action;
+      std::mutex mu;
+      int mismatches = 0;
+      o.on_error = [&](const client::ClientError& e) {
+        std::lock_guard l(mu);
+        if (e.kind == client::ErrorKind::SchemaMismatch) ++mismatches;
+      };
+      client::Client c(std::move(o));
+      auto h = c.mutate("createTodo", create("sm1", "local"));
+      const auto id = c.clientID();
+      CHECK_FALSE(c.pushOnce());
+      CHECK(c.syncStopped());
+      {
+        std::lock_guard l(mu);
+        CHECK(mismatches == 1);
+      }
+      CHECK_FALSE(c.pullOnce());  // stopped: no more requests
+      {
+        std::lock_guard l(mu);
+        CHECK(mismatches == 1);
+      }
+      if (reset) {
+        CHECK(c.clientID() != id);
+        CHECK(titles(c).empty());
+        CHECK(c.pendingCount() == 0);
+        REQUIRE(ready(h.outcome));
+        CHECK(h.outcome.get().kind == client::OutcomeKind::Discarded);
+      } else {
+        CHECK(c.clientID() == id);
+        CHECK(titles(c) == std::map<std::string, std::string>{{"sm1", "local"}});
+        CHECK(c.pendingCount() == 1);
+        CHECK_FALSE(ready(h.outcome));
+      }
+    }
+  }
+}
+
 #endif  // PLASMA_NODE_BINARY
