@@ -15,6 +15,9 @@ namespace plasma_bench {
 #ifdef PLASMA_BENCH_POKE
 void registerPokeBenchmarks();  // bench_poke.cpp (issue 6)
 #endif
+#ifdef PLASMA_BENCH_CLIENT
+void registerClientBenchmarks();  // bench_client.cpp (issue 7)
+#endif
 
 namespace {
 
@@ -120,6 +123,9 @@ void registerAll() {
 
 #ifdef PLASMA_BENCH_POKE
   registerPokeBenchmarks();  // WebSocket poke fan-out (bench_poke.cpp)
+#endif
+#ifdef PLASMA_BENCH_CLIENT
+  registerClientBenchmarks();  // the client's local mutate (bench_client.cpp)
 #endif
 }
 
