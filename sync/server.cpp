@@ -658,14 +658,27 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
 
 }  // namespace
 
-std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx, Encoding encoding) const {
-  const SyncOptions& o = impl_->options;
-  checkSchemaVersion(o, req.schema_version);
+// The part every pull shares: validate, read one page in a read
+// transaction, count it. `build` turns the page into the answer while the
+// transaction (and so every view in the page) is still open.
+template <class Build>
+auto readPage(SyncServer::Impl& impl, const PullRequest& req, const std::any& ctx, Build&& build) {
+  checkSchemaVersion(impl.options, req.schema_version);
   if (req.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "pull: clientGroupID is empty");
-  DatabaseImpl& impl = impl_->db.impl();
-  std::string out = impl_->db.read([&](ReadTx& r) {
-    impl.requireReady();
-    const Page page = scanPage(impl, r.state(), req, ctx, o);
+  DatabaseImpl& db = impl.db.impl();
+  auto out = impl.db.read([&](ReadTx& r) {
+    db.requireReady();
+    return build(db, scanPage(db, r.state(), req, ctx, impl.options));
+  });
+  {
+    std::lock_guard lock(impl.mu);
+    ++impl.stats.pulls;
+  }
+  return out;
+}
+
+std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx, Encoding encoding) const {
+  return readPage(*impl_, req, ctx, [&](DatabaseImpl& db, const Page& page) {
     PullResponseView view;
     view.cookie = page.cookie;
     view.more = page.more;
@@ -676,29 +689,18 @@ std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx,
       PatchOpView op{row.put ? PatchOpKind::Put : PatchOpKind::Del, row.table->spec->name,
                      row.entry->id()->string_view(), std::nullopt};
       if (row.put) {
-        op.row = impl.view(*row.table, op.id,
-                           std::string_view(reinterpret_cast<const char*>(row.entry->row()->data()),
-                                            row.entry->row()->size()));
+        op.row = db.view(*row.table, op.id,
+                         std::string_view(reinterpret_cast<const char*>(row.entry->row()->data()),
+                                          row.entry->row()->size()));
       }
       view.patch.push_back(op);
     }
     return encodePullResponse(encoding, view);
   });
-  {
-    std::lock_guard lock(impl_->mu);
-    ++impl_->stats.pulls;
-  }
-  return out;
 }
 
 PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx) const {
-  const SyncOptions& o = impl_->options;
-  checkSchemaVersion(o, req.schema_version);
-  if (req.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "pull: clientGroupID is empty");
-  DatabaseImpl& impl = impl_->db.impl();
-  PullResponse out = impl_->db.read([&](ReadTx& r) {
-    impl.requireReady();
-    const Page page = scanPage(impl, r.state(), req, ctx, o);
+  return readPage(*impl_, req, ctx, [](DatabaseImpl&, const Page& page) {
     PullResponse resp;
     resp.cookie = page.cookie;
     resp.more = page.more;
@@ -718,11 +720,6 @@ PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx) const
     }
     return resp;
   });
-  {
-    std::lock_guard lock(impl_->mu);
-    ++impl_->stats.pulls;
-  }
-  return out;
 }
 
 }  // namespace plasma::sync

@@ -125,8 +125,9 @@ class SyncServer {
   Database& database() const noexcept;
   const SyncOptions& options() const noexcept;
 
+  struct Impl;  // opaque: defined in sync/server.cpp
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
