@@ -7,6 +7,7 @@
 #include "bench_sync.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -175,8 +176,14 @@ const PullScript& pullScript() {
     PushClient client("pull-group", "pull-client", 0x9a11'5eedULL);
     s.client_group_id = client.clientGroupId();
     s.client_id = client.clientId();
-    for (std::size_t made = 0; made < kPullRows; made += kMutationsPerPush) {
-      s.preload.push_back(client.createsBody(std::min(kMutationsPerPush, kPullRows - made)));
+    // PLASMA_BENCH_PULL_ROWS overrides kPullRows (growth curves of ./plasma bench).
+    std::size_t rows = kPullRows;
+    if (const char* env = std::getenv("PLASMA_BENCH_PULL_ROWS"); env != nullptr && std::atol(env) > 0) {
+      rows = static_cast<std::size_t>(std::atol(env));
+    }
+    if (rows < kPullUpdates + kPullDeletes) rows = kPullUpdates + kPullDeletes;
+    for (std::size_t made = 0; made < rows; made += kMutationsPerPush) {
+      s.preload.push_back(client.createsBody(std::min(kMutationsPerPush, rows - made)));
     }
     s.tail = client.distinctChangeBodies();
     s.last_mutation_id = client.lastMutationId();

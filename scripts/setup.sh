@@ -4,7 +4,9 @@
 # present it makes no network call and returns in well under a second.
 #
 #   scripts/setup.sh              # the build/test dependencies
-#   scripts/setup.sh python3      # ... plus extra packages (./plasma bench asks for python3)
+#   scripts/setup.sh python3      # ... plus extra packages
+#   scripts/setup.sh bench        # ... plus what only ./plasma bench needs: python3, wrk,
+#                                 #     nginx-light, gnuplot-nox (never installed by build/test)
 #
 # Runs apt-get directly as root, through sudo otherwise.
 # PLASMA_SKIP_SETUP=1 skips it (for machines whose dependencies come from elsewhere).
@@ -54,8 +56,19 @@ is_installed() {
   [[ "$status" == "install ok installed" ]]
 }
 
+# `bench` stands for the benchmark-only packages (scripts/bench/run.sh).
+BENCH_PACKAGES=(python3 wrk nginx-light gnuplot-nox)
+extra=()
+for arg in "$@"; do
+  if [[ "$arg" == "bench" ]]; then
+    extra+=("${BENCH_PACKAGES[@]}")
+  else
+    extra+=("$arg")
+  fi
+done
+
 missing=()
-for pkg in "${REQUIRED_PACKAGES[@]}" "$@"; do
+for pkg in "${REQUIRED_PACKAGES[@]}" "${extra[@]}"; do
   if ! is_installed "$pkg"; then
     missing+=("$pkg")
   fi
