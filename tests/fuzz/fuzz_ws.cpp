@@ -1,0 +1,31 @@
+// fuzz_ws: WebSocket frames from a client to the real node. Each input
+// opens a socket on the node's realtime path (a valid upgrade, so the
+// frames reach Beast's frame parser and the realtime layer's message
+// handling), sends the input as raw frame bytes (client frames must be
+// masked; the seeds are), then closes its side. The node must close the
+// socket (or answer), never crash or hang.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fuzz_node_common.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  plasma_fuzz::Conn c;
+  const bool sent = c.send(
+      "GET /sync/ws?clientGroupID=fg&clientID=fc&room=r1&user=fuzzer HTTP/1.1\r\n"
+      "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  std::string got;
+  if (!sent || !c.readUntil("\r\n\r\n", got)) {
+    std::fprintf(stderr, "fuzz: the WebSocket upgrade was not answered:\n%s\n", got.c_str());
+    std::abort();
+  }
+  if (got.rfind("HTTP/1.1 101", 0) != 0) {
+    std::fprintf(stderr, "fuzz: the WebSocket upgrade was refused:\n%s\n", got.c_str());
+    std::abort();
+  }
+  if (c.send(std::string_view(reinterpret_cast<const char*>(data), size))) c.finishSending();
+  c.readUntil("", got);
+  return 0;
+}
