@@ -1,0 +1,875 @@
+// plasma-crash-harness: kill -9 the real node at random moments while
+// several clients push, restart it on the same directory, and check after
+// every kill that nothing acknowledged was lost or applied twice.
+//
+//   plasma-crash-harness [--node PATH] [--kills 50] [--clients 4] [--seed S]
+//                        [--max-seconds 600] [--durability full|nometasync]
+//                        [--data DIR] [--keep] [--sabotage]
+//
+// Each client is a raw protocol client (net::HttpClient + the sync codec, its
+// own clientGroupID and clientID, JSON or FlatBuffers per request) that
+// pushes createTodo mutations whose todo id names the client and the
+// mutation id ("c2-17"), resends everything not yet acknowledged after a
+// failure, and pulls incrementally from its cookie. The killer sends SIGKILL
+// 20..300 ms after each start (seeded), waits for the process, opens the
+// database directory in this process and checks:
+//   - every acknowledged mutation is there: lastMutationID >= the highest
+//     lastMutationID the client was answered;
+//   - exactly once: the client's todos are exactly c<k>-1 .. c<k>-<lastMutationID>,
+//     the change log holds exactly one Put per todo, made by that mutation,
+//     and no push answer ever reported one of them `failed` (a createTodo
+//     run twice fails on its duplicate id);
+//   - the change log is gapless from 1 to the head, the Confirm entries of a
+//     client increase and end at its lastMutationID, and it replays
+//     (snapshotAsOf(head)) to exactly the table;
+// then restarts the node on the same directory. After the last kill the
+// clients push until everything is acknowledged and pull until their cookie
+// is the head: each one's incrementally pulled state (across every crash)
+// must equal the table, and equal a full pull from a null cookie.
+// Exit status 0: every check held; 1: a violation (printed); 2: bad flags.
+// The seed is printed first; `--seed S` replays the kill schedule (the
+// interleaving with the pushers is up to the scheduler).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "client/client.hpp"
+#include "net/http_client.hpp"
+#include "sync/codec.hpp"
+#include "sync/server.hpp"
+#include "todo/todo_app.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Args {
+  std::string node;
+  int kills = 50;
+  int clients = 4;
+  std::uint64_t seed = 0;
+  bool seed_given = false;
+  int max_seconds = 600;
+  std::string durability = "full";
+  std::string data;
+  bool keep = false;
+  // Self-test of the checker: after the 2nd kill, delete one todo from the
+  // directory behind the node's back; the run must then report a violation.
+  bool sabotage = false;
+  // --client-crash: kill -9 a plasma::client::Client process instead (the
+  // node stays up); --client-child PORT: that process (internal).
+  bool client_crash = false;
+  int child_port = 0;
+  bool child_final = false;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "plasma-crash-harness: " << why
+            << "\nusage: plasma-crash-harness [--node PATH] [--kills N] [--clients N] [--seed S] [--max-seconds N]"
+               " [--durability full|nometasync] [--data DIR] [--keep] [--sabotage]\n";
+  std::exit(2);
+}
+
+std::uint64_t number(const std::string& flag, const char* v, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t n = 0;
+  const std::string_view s(v);
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || end != s.data() + s.size() || n < min || n > max) usage(flag + ": bad number");
+  return n;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+#ifdef PLASMA_NODE_BINARY
+  a.node = PLASMA_NODE_BINARY;
+#endif
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) usage(f + ": missing value");
+      return argv[++i];
+    };
+    if (f == "--node") a.node = value();
+    else if (f == "--kills") a.kills = static_cast<int>(number(f, value(), 0, 100000));
+    else if (f == "--clients") a.clients = static_cast<int>(number(f, value(), 1, 64));
+    else if (f == "--seed") { a.seed = number(f, value(), 0, UINT64_MAX); a.seed_given = true; }
+    else if (f == "--max-seconds") a.max_seconds = static_cast<int>(number(f, value(), 1, 86400));
+    else if (f == "--durability") {
+      a.durability = value();
+      if (a.durability != "full" && a.durability != "nometasync") usage("--durability: full or nometasync");
+    } else if (f == "--data") a.data = value();
+    else if (f == "--keep") a.keep = true;
+    else if (f == "--sabotage") a.sabotage = true;
+    else if (f == "--client-crash") a.client_crash = true;
+    else if (f == "--client-child") a.child_port = static_cast<int>(number(f, value(), 1, 65535));
+    else if (f == "--final") a.child_final = true;
+    else if (f == "--help") usage("help");
+    else usage("unknown flag " + f);
+  }
+  if (a.node.empty() && a.child_port == 0) usage("--node is required (the plasma-node binary)");
+  return a;
+}
+
+// ---- violations (collected from every thread, printed by main) ---------------
+std::mutex g_mu;
+std::vector<std::string> g_violations;
+void violation(const std::string& what) {
+  std::lock_guard lock(g_mu);
+  g_violations.push_back(what);
+  std::cerr << "VIOLATION: " << what << std::endl;
+}
+bool violated() {
+  std::lock_guard lock(g_mu);
+  return !g_violations.empty();
+}
+
+// ---- the node process -----------------------------------------------------------
+class Node {
+ public:
+  Node(std::string binary, fs::path dir, std::string durability)
+      : binary_(std::move(binary)), dir_(std::move(dir)), durability_(std::move(durability)) {}
+  ~Node() { kill9(); }
+
+  void start() {
+    std::vector<std::string> args{binary_,     "--listen",    "127.0.0.1:0", "--data", dir_.string(), "--log-level",
+                                  "error",     "--durability", durability_,  "--threads", "2", "--map-size-mb", "1024"};
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    std::string line;
+    const auto deadline = Clock::now() + 30s;
+    while (line.find('\n') == std::string::npos) {
+      if (Clock::now() > deadline) throw std::runtime_error("plasma-node printed no 'listening on' line in 30 s");
+      pollfd p{out[0], POLLIN, 0};
+      const int r = poll(&p, 1, 100);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) continue;
+      char buf[256];
+      const ssize_t n = read(out[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::runtime_error("plasma-node exited before listening: " + line);
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+    close(out[0]);
+    const std::string prefix = "listening on http://127.0.0.1:";
+    const auto at = line.find(prefix);
+    if (at == std::string::npos) throw std::runtime_error("unexpected first line from plasma-node: " + line);
+    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(at + prefix.size())));
+  }
+
+  void kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    wait();
+  }
+  int terminate() {
+    if (pid_ <= 0) return 0;
+    ::kill(pid_, SIGTERM);
+    return wait();
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int wait() {
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string binary_;
+  fs::path dir_;
+  std::string durability_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// ---- the pushing clients ------------------------------------------------------------
+constexpr const char* kUser = "crash-user";
+
+struct Pusher {
+  int index = 0;
+  std::string group, client;
+  std::int64_t next = 1;             // the next mutation id to create
+  std::atomic<std::int64_t> acked{0};  // the newest lastMutationID a push answer reported
+  std::optional<std::uint64_t> cookie;
+  std::map<std::string, std::string> state;  // todo id -> title, from incremental pulls
+  std::uint64_t pushes = 0, failures = 0, pulls = 0;
+};
+
+std::string todoId(const Pusher& p, std::int64_t m) { return p.client + "-" + std::to_string(m); }
+
+std::vector<plasma::net::Header> headers() { return {{"X-User", kUser}}; }
+
+// One push of everything unacknowledged plus up to `fresh` new mutations.
+// Returns false when it got no answer.
+bool pushOnce(Pusher& p, plasma::net::HttpClient& http, plasma::sync::Encoding enc, int fresh) {
+  plasma::sync::PushRequest req;
+  req.client_group_id = p.group;
+  req.profile_id = "crash";
+  req.schema_version = todo::kSchemaVersion;
+  const std::int64_t acked = p.acked.load();
+  for (int i = 0; i < fresh; ++i) ++p.next;
+  for (std::int64_t m = acked + 1; m < p.next && req.mutations.size() < 150; ++m) {
+    req.mutations.push_back(plasma::sync::Mutation{
+        p.client, m, "createTodo", json::object{{"id", todoId(p, m)}, {"title", "m" + std::to_string(m)}, {"updatedAt", m}},
+        0});
+  }
+  if (req.mutations.empty()) return true;
+  ++p.pushes;
+  const auto resp = http.request("POST", "/sync/push", plasma::sync::encodePushRequest(enc, req),
+                                 plasma::sync::contentType(enc), headers());
+  if (resp.status != 200) return false;
+  plasma::sync::PushResponse r;
+  try {
+    r = plasma::sync::decodePushResponse(enc, resp.body);
+  } catch (const std::exception& e) {
+    violation(p.client + ": undecodable push answer: " + e.what());
+    return false;
+  }
+  for (const auto& res : r.results) {
+    using plasma::sync::MutationOutcome;
+    if (res.outcome == MutationOutcome::Failed || res.outcome == MutationOutcome::Rejected) {
+      violation(p.client + "/" + std::to_string(res.id) + " answered " +
+                (res.outcome == MutationOutcome::Failed ? "failed" : "rejected") + " (" + res.error + ": " + res.message +
+                "): a createTodo of a fresh id fails only when it runs twice");
+    }
+  }
+  const auto it = r.last_mutation_ids.find(p.client);
+  if (it == r.last_mutation_ids.end()) {
+    violation(p.client + ": push answer without its lastMutationID");
+    return false;
+  }
+  if (it->second < acked) {
+    violation(p.client + ": lastMutationID went back from " + std::to_string(acked) + " to " + std::to_string(it->second));
+  }
+  if (it->second >= p.next) violation(p.client + ": lastMutationID " + std::to_string(it->second) + " beyond what it sent");
+  p.acked.store(std::max(acked, it->second));
+  return true;
+}
+
+// Pulls every page from the client's cookie into its state. False: no answer.
+bool pullOnce(Pusher& p, plasma::net::HttpClient& http, plasma::sync::Encoding enc) {
+  (void)enc;  // pulls use JSON: the rows' column values without the row layout
+  for (int page = 0; page < 10000; ++page) {
+    plasma::sync::PullRequest req;
+    req.client_group_id = p.group;
+    req.profile_id = "crash";
+    req.schema_version = todo::kSchemaVersion;
+    req.cookie = p.cookie;
+    const auto resp = http.request("POST", "/sync/pull", plasma::sync::encodePullRequest(plasma::sync::Encoding::Json, req),
+                                   plasma::sync::kJsonContentType, headers());
+    if (resp.status != 200) return false;
+    plasma::sync::WirePullResponse r;
+    try {
+      r = plasma::sync::decodePullResponse(plasma::sync::Encoding::Json, resp.body);
+    } catch (const std::exception& e) {
+      violation(p.client + ": pull refused or undecodable (cookie " + (p.cookie ? std::to_string(*p.cookie) : "null") +
+                "): " + e.what());
+      return false;
+    }
+    if (p.cookie && r.cookie < *p.cookie) {
+      violation(p.client + ": cookie went back from " + std::to_string(*p.cookie) + " to " + std::to_string(r.cookie));
+    }
+    for (const auto& op : r.patch) {
+      if (op.op == plasma::sync::PatchOpKind::Clear) p.state.clear();
+      else if (op.op == plasma::sync::PatchOpKind::Del) p.state.erase(op.id);
+      else p.state[op.id] = std::string(op.value.at("title").as_string());
+    }
+    p.cookie = r.cookie;
+    ++p.pulls;
+    if (!r.more) return true;
+  }
+  return true;
+}
+
+// ---- the check, on the directory of a stopped node -------------------------------------
+struct CheckStats {
+  std::uint64_t head = 0, rows = 0;
+};
+
+CheckStats checkDirectory(const fs::path& dir, const std::vector<std::unique_ptr<Pusher>>& pushers,
+                          const std::vector<std::int64_t>& acked, bool exact, const std::string& when) {
+  CheckStats st;
+  plasma::OpenOptions o;
+  o.map_size_bytes = std::size_t{1} << 30;
+  plasma::Database db = plasma::Database::open(dir, todo::schema, o);
+  db.ensureSchema();
+  std::map<std::string, std::string> table;  // id -> title
+  db.read([&](const plasma::ReadTx& tx) {
+    tx.scan(todo::todos, [&](const plasma::RowView& r) {
+      table[std::string(r.id())] = std::string(r.get(todo::todos.title).value_or(""));
+    });
+  });
+  st.rows = table.size();
+  st.head = db.headVersion();
+  std::map<std::string, std::int64_t> lmids;
+  {
+    plasma::sync::SyncServer server(db, plasma::sync::runnerFor(todo::mutators()), {.schema_version = todo::kSchemaVersion});
+    for (const auto& p : pushers) lmids[p->client] = server.lastMutationID(p->group, p->client);
+    server.stop();
+  }
+  // Rows: exactly c<k>-1 .. c<k>-<lastMutationID>, each titled by its mutation.
+  std::map<std::string, std::string> expect;
+  for (std::size_t k = 0; k < pushers.size(); ++k) {
+    const Pusher& p = *pushers[k];
+    const std::int64_t lmid = lmids[p.client];
+    if (lmid < acked[k]) {
+      violation(when + ": " + p.client + " lastMutationID " + std::to_string(lmid) + " below the acknowledged " +
+                std::to_string(acked[k]) + ": an acknowledged mutation was lost");
+    }
+    if (exact && lmid != acked[k]) {
+      violation(when + ": " + p.client + " lastMutationID " + std::to_string(lmid) + ", acknowledged " + std::to_string(acked[k]));
+    }
+    for (std::int64_t m = 1; m <= lmid; ++m) expect[todoId(p, m)] = "m" + std::to_string(m);
+  }
+  if (table != expect) {
+    std::size_t missing = 0, extra = 0;
+    for (const auto& [id, t] : expect) missing += table.contains(id) ? 0 : 1;
+    for (const auto& [id, t] : table) extra += expect.contains(id) ? 0 : 1;
+    violation(when + ": the todos table does not match the lastMutationIDs: " + std::to_string(missing) + " missing, " +
+              std::to_string(extra) + " extra of " + std::to_string(expect.size()));
+  }
+  // The change log.
+  const auto log = db.logEntries(0);
+  std::uint64_t prev = 0;
+  std::map<std::string, int> puts;
+  std::map<std::string, std::int64_t> confirms;
+  for (const auto& e : log) {
+    if (e.version != prev + 1) {
+      violation(when + ": change log version " + std::to_string(e.version) + " after " + std::to_string(prev));
+    }
+    prev = e.version;
+    if (e.op == plasma::ChangeOp::Confirm) {
+      if (e.mutation_id <= confirms[e.client_id]) {
+        violation(when + ": Confirm " + e.client_id + "/" + std::to_string(e.mutation_id) + " after " +
+                  std::to_string(confirms[e.client_id]));
+      }
+      confirms[e.client_id] = e.mutation_id;
+    } else if (e.op == plasma::ChangeOp::Put) {
+      ++puts[e.id];
+      if (e.id != e.client_id + "-" + std::to_string(e.mutation_id)) {
+        violation(when + ": Put of " + e.id + " made by " + e.client_id + "/" + std::to_string(e.mutation_id));
+      }
+    } else {
+      violation(when + ": unexpected Del of " + e.id);
+    }
+  }
+  if (prev != st.head) violation(when + ": change log ends at " + std::to_string(prev) + ", head " + std::to_string(st.head));
+  for (const auto& [id, n] : puts) {
+    if (n != 1) violation(when + ": " + std::to_string(n) + " Puts of " + id + " (applied more than once)");
+  }
+  if (puts.size() != table.size()) {
+    violation(when + ": " + std::to_string(puts.size()) + " todos in the change log, " + std::to_string(table.size()) +
+              " in the table");
+  }
+  for (const auto& p : pushers) {
+    if (confirms[p->client] != lmids[p->client]) {
+      violation(when + ": " + p->client + " newest Confirm " + std::to_string(confirms[p->client]) + ", lastMutationID " +
+                std::to_string(lmids[p->client]));
+    }
+  }
+  const auto snap = db.snapshotAsOf(st.head);
+  std::map<std::string, std::string> replayed;
+  if (auto t = snap.find("todos"); t != snap.end()) {
+    for (const auto& [id, row] : t->second) replayed[id] = std::string(row.get(todo::todos.title).value_or(""));
+  }
+  if (replayed != table) violation(when + ": the change log does not replay to the table");
+  return st;
+}
+
+
+// ---- client crashes ----------------------------------------------------------------------
+constexpr const char* kClientUser = "crash-client-user";
+
+// The child: a plasma::client::Client on its own directory (durability Full)
+// that mutates, pushes and pulls (each pull rebases) in a loop, printing
+// "did <todo id>" after each mutate returned, until it is killed.
+int runClientChild(const Args& a, std::uint64_t seed) {
+  plasma::client::ClientOptions o;
+  o.tables = {todo::todos};
+  o.schema_version = todo::kSchemaVersion;
+  o.runner = plasma::sync::runnerFor(todo::mutators());
+  o.ctx = todo::Ctx{kClientUser};
+  o.data_dir = a.data;
+  o.durability = plasma::Durability::Full;
+  o.port = static_cast<std::uint16_t>(a.child_port);
+  o.auth_headers = {{"X-User", kClientUser}};
+  o.websocket = false;
+  o.request_timeout = 3s;
+  o.retry = {.max_attempts = 2, .initial_delay_ms = 2, .max_delay_ms = 10};
+  std::mutex out_mu;
+  auto say = [&](const std::string& line) {
+    std::lock_guard lock(out_mu);
+    std::fputs((line + "\n").c_str(), stdout);
+    std::fflush(stdout);
+  };
+  o.on_error = [&](const plasma::client::ClientError& e) {
+    using K = plasma::client::ErrorKind;
+    if (e.kind == K::Network || e.kind == K::Server || e.kind == K::RateLimited) return;  // retried
+    say("error " + std::string(plasma::client::errorKindName(e.kind)) + " " + e.message);
+  };
+  plasma::client::Client c(std::move(o));
+  auto haves = [&] {
+    c.db().read([&](const plasma::ReadTx& tx) {
+      tx.scan(todo::todos, [&](const plasma::RowView& r) { say("have " + std::string(r.id())); });
+    });
+  };
+  say("open " + c.clientGroupID() + " " + c.clientID() + " " + std::to_string(c.pendingCount()));
+  haves();
+  say("ready");
+  if (a.child_final) {
+    bool ok = false;
+    for (int i = 0; i < 20 && !ok; ++i) ok = c.flush(5s) && c.pendingCount() == 0 && c.pullOnce();
+    haves();
+    say(ok ? "final ok" : "final failed");
+    return ok ? 0 : 1;
+  }
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < 20000; ++i) {
+    const auto roll = rng() % 10;
+    if (roll < 6) {
+      const std::string id = c.newId();
+      (void)c.mutate("createTodo", json::object{{"id", id}, {"title", "x"}, {"updatedAt", i}});
+      say("did " + id);
+    } else if (roll < 8) {
+      (void)c.pushOnce();
+    } else {
+      (void)c.pullOnce();
+    }
+  }
+  return 0;
+}
+
+// Reads a child's stdout line by line.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      std::vector<char*> argv;
+      for (auto& x : args) argv.push_back(x.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    fd_ = out[0];
+  }
+  ~Child() {
+    kill9();
+    if (fd_ >= 0) close(fd_);
+  }
+  // The next line, or nullopt at EOF or after `timeout`.
+  std::optional<std::string> line(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+        std::string l = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return l;
+      }
+      if (eof_) return std::nullopt;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      const int r = poll(&p, 1, static_cast<int>(left));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) continue;
+      char b[4096];
+      const ssize_t n = read(fd_, b, sizeof b);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        eof_ = true;
+        continue;
+      }
+      buf_.append(b, static_cast<std::size_t>(n));
+    }
+  }
+  void kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    wait();
+  }
+  int wait() {
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+int runClientCrash(const Args& args, std::uint64_t seed) {
+  const fs::path dir = args.data.empty() ? fs::temp_directory_path() / ("plasma-client-crash-" + std::to_string(::getpid()))
+                                         : fs::path(args.data);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir / "node");
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::seconds(args.max_seconds);
+  Node node(args.node, dir / "node", args.durability);
+  node.start();
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw std::runtime_error("cannot find this executable");
+  const std::string exe(self, static_cast<std::size_t>(n));
+  std::mt19937_64 rng(seed);
+  std::set<std::string> did;  // mutate returned for these
+  std::string group, client;
+  std::size_t last_have = 0;
+  auto life = [&](int k, bool final_life) -> std::set<std::string> {
+    std::vector<std::string> a{exe, "--client-child", std::to_string(node.port()), "--data", (dir / "client").string(),
+                               "--seed", std::to_string(seed + static_cast<std::uint64_t>(k))};
+    if (final_life) a.push_back("--final");
+    Child child(a);
+    std::set<std::string> have;
+    bool ready = false;
+    const auto handle = [&](const std::string& l) {
+      if (l.starts_with("open ")) {
+        std::istringstream in(l.substr(5));
+        std::string g, c;
+        std::size_t pending = 0;
+        in >> g >> c >> pending;
+        if (!group.empty() && (g != group || c != client)) {
+          violation("life " + std::to_string(k) + ": the client came back as " + g + "/" + c + ", was " + group + "/" + client);
+        }
+        group = g;
+        client = c;
+      } else if (l.starts_with("have ")) {
+        have.insert(l.substr(5));
+      } else if (l == "ready") {
+        ready = true;
+        for (const auto& id : did) {
+          if (!have.contains(id)) {
+            violation("life " + std::to_string(k) + ": todo " + id + " whose mutate returned is gone from the local store");
+            break;
+          }
+        }
+        last_have = have.size();
+        have.clear();
+      } else if (l.starts_with("did ")) {
+        did.insert(l.substr(4));
+      } else if (l.starts_with("error ")) {
+        violation("life " + std::to_string(k) + ": the client reported " + l.substr(6));
+      } else if (l == "final ok") {
+      } else if (l == "final failed") {
+        violation("final: the client could not flush");
+      }
+    };
+    while (!ready) {
+      auto l = child.line(30s);
+      if (!l) {
+        violation("life " + std::to_string(k) + ": the client did not open");
+        return {};
+      }
+      handle(*l);
+    }
+    if (final_life) {
+      while (auto l = child.line(120s)) handle(*l);
+      const int status = child.wait();
+      if (status != 0) violation("final: the client exited " + std::to_string(status));
+      return have;
+    }
+    const auto kill_at = Clock::now() + std::chrono::milliseconds(5 + rng() % 200);
+    while (Clock::now() < kill_at) {
+      auto l = child.line(std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now()));
+      if (l) handle(*l);
+    }
+    child.kill9();
+    while (auto l = child.line(1s)) handle(*l);  // what it wrote before it died
+    return have;
+  };
+  int kills = 0;
+  for (; kills < args.kills && Clock::now() < deadline && !violated(); ++kills) {
+    (void)life(kills, false);
+    if ((kills + 1) % 10 == 0) {
+      std::printf("client kill %d: %zu mutations returned, %zu todos in the local store\n", kills + 1, did.size(), last_have);
+      std::fflush(stdout);
+    }
+  }
+  const std::set<std::string> final_have = life(kills, true);
+  for (const auto& id : did) {
+    if (!final_have.contains(id)) {
+      violation("final: todo " + id + " whose mutate returned is missing after the flush");
+      break;
+    }
+  }
+  const int status = node.terminate();
+  if (status != 0) violation("plasma-node exited " + std::to_string(status) + " on SIGTERM");
+  // The node's directory: the client's todos exactly once each, its
+  // lastMutationID equal to their number (a mutation run twice would fail
+  // on its duplicate id and advance lastMutationID without a todo).
+  try {
+    plasma::Database db = plasma::Database::open(dir / "node", todo::schema);
+    db.ensureSchema();
+    std::set<std::string> server;
+    db.read([&](const plasma::ReadTx& tx) {
+      tx.scan(todo::todos, [&](const plasma::RowView& r) { server.insert(std::string(r.id())); });
+    });
+    std::int64_t lmid = 0;
+    {
+      plasma::sync::SyncServer s(db, plasma::sync::runnerFor(todo::mutators()), {.schema_version = todo::kSchemaVersion});
+      lmid = s.lastMutationID(group, client);
+      s.stop();
+    }
+    if (server != final_have) {
+      violation("final: the client holds " + std::to_string(final_have.size()) + " todos, the node " +
+                std::to_string(server.size()));
+    }
+    if (lmid != static_cast<std::int64_t>(server.size())) {
+      violation("final: lastMutationID " + std::to_string(lmid) + " for " + std::to_string(server.size()) +
+                " todos (each mutation creates one): a mutation was lost or ran twice");
+    }
+    std::map<std::string, int> puts;
+    std::uint64_t prev = 0;
+    for (const auto& e : db.logEntries(0)) {
+      if (e.version != prev + 1) violation("final: change log version " + std::to_string(e.version) + " after " + std::to_string(prev));
+      prev = e.version;
+      if (e.op == plasma::ChangeOp::Put) ++puts[e.id];
+    }
+    for (const auto& [id, c] : puts) {
+      if (c != 1) violation("final: " + std::to_string(c) + " Puts of " + id);
+    }
+  } catch (const std::exception& e) {
+    violation(std::string("final: the node's directory does not open: ") + e.what());
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  std::printf("plasma-crash-harness --client-crash: %d client kills in %.1f s; %zu mutations returned, %zu todos at the end; %s\n",
+              kills, secs, did.size(), final_have.size(), violated() ? "VIOLATIONS" : "every check held");
+  if (!args.keep && !violated()) fs::remove_all(dir, ec);
+  if (violated()) {
+    std::printf("replay: plasma-crash-harness --client-crash --seed %llu --kills %d\n", static_cast<unsigned long long>(seed),
+                args.kills);
+    return 1;
+  }
+  return kills < args.kills ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  if (args.child_port != 0) return runClientChild(args, args.seed);
+  const std::uint64_t seed = args.seed_given ? args.seed : std::random_device{}();
+  if (args.client_crash) {
+    std::printf("plasma-crash-harness --client-crash: seed %llu (replay: --seed %llu), %d kills\n",
+                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed), args.kills);
+    std::fflush(stdout);
+    signal(SIGPIPE, SIG_IGN);
+    return runClientCrash(args, seed);
+  }
+  std::printf("plasma-crash-harness: seed %llu (replay: --seed %llu), %d kills, %d clients, durability %s\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed), args.kills, args.clients,
+              args.durability.c_str());
+  std::fflush(stdout);
+  signal(SIGPIPE, SIG_IGN);
+  const fs::path dir = args.data.empty() ? fs::temp_directory_path() / ("plasma-crash-" + std::to_string(::getpid()))
+                                         : fs::path(args.data);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir);
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::seconds(args.max_seconds);
+
+  std::vector<std::unique_ptr<Pusher>> pushers;
+  for (int k = 0; k < args.clients; ++k) {
+    auto p = std::make_unique<Pusher>();
+    p->index = k;
+    p->group = "crash-g" + std::to_string(k);
+    p->client = "c" + std::to_string(k);
+    pushers.push_back(std::move(p));
+  }
+
+  Node node(args.node, dir, args.durability);
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<std::uint64_t> epoch{0};  // bumped per restart
+  std::atomic<bool> stop{false}, paused{false};
+  node.start();
+  port = node.port();
+
+  auto work = [&](Pusher& p, bool final_phase) {
+    std::mt19937_64 rng(seed * 1000003 + static_cast<std::uint64_t>(p.index) + (final_phase ? 77 : 0));
+    std::unique_ptr<plasma::net::HttpClient> http;
+    std::uint64_t http_epoch = ~0ull;
+    while (!stop.load()) {
+      if (paused.load()) {
+        std::this_thread::sleep_for(2ms);
+        continue;
+      }
+      if (!http || http_epoch != epoch.load()) {
+        http_epoch = epoch.load();
+        http = std::make_unique<plasma::net::HttpClient>("127.0.0.1", port.load(), 3s);
+      }
+      const auto enc = rng() % 2 == 0 ? plasma::sync::Encoding::Json : plasma::sync::Encoding::FlatBuffers;
+      bool ok = false;
+      try {
+        if (final_phase) {
+          ok = pushOnce(p, *http, enc, 0) && pullOnce(p, *http, enc);
+          if (ok && p.acked.load() == p.next - 1) return;
+        } else if (rng() % 4 == 0) {
+          ok = pullOnce(p, *http, enc);
+        } else {
+          ok = pushOnce(p, *http, enc, 1 + static_cast<int>(rng() % 8));
+        }
+      } catch (const std::exception&) {
+        ok = false;  // the node died under us: resend everything unacknowledged
+      }
+      if (!ok) {
+        ++p.failures;
+        http.reset();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2 + rng() % 10));
+      }
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (auto& p : pushers) threads.emplace_back([&, pp = p.get()] { work(*pp, false); });
+
+  std::mt19937_64 rng(seed);
+  int kills = 0;
+  std::uint64_t last_head = 0;
+  for (; kills < args.kills && Clock::now() < deadline && !violated(); ++kills) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 281));
+    node.kill9();
+    if (args.sabotage && kills == 1) {
+      plasma::Database db = plasma::Database::open(dir, todo::schema);
+      db.write([](plasma::Tx& tx) {
+        (void)tx.deleteFrom(todo::todos).where(plasma::eq(todo::todos.id, "c0-1"));
+      });
+    }
+    // The pushers keep failing against a dead port while we check.
+    std::vector<std::int64_t> acked;
+    for (auto& p : pushers) acked.push_back(p->acked.load());
+    try {
+      const auto st = checkDirectory(dir, pushers, acked, false, "after kill " + std::to_string(kills + 1));
+      if (st.head < last_head) violation("head went back from " + std::to_string(last_head) + " to " + std::to_string(st.head));
+      last_head = st.head;
+      std::printf("kill %d: head %llu, %llu todos\n", kills + 1, static_cast<unsigned long long>(st.head),
+                  static_cast<unsigned long long>(st.rows));
+      std::fflush(stdout);
+    } catch (const std::exception& e) {
+      violation("after kill " + std::to_string(kills + 1) + ": the directory does not open: " + e.what());
+    }
+    node.start();
+    port = node.port();
+    ++epoch;
+  }
+  // Quiescence: no more new mutations; every client gets everything acknowledged and pulls to the head.
+  stop = true;
+  for (auto& t : threads) t.join();
+  threads.clear();
+  stop = false;
+  for (auto& p : pushers) threads.emplace_back([&, pp = p.get()] { work(*pp, true); });
+  std::thread watchdog([&] {
+    while (!stop.load() && Clock::now() < deadline + 60s) std::this_thread::sleep_for(10ms);
+    stop = true;
+  });
+  for (auto& t : threads) t.join();
+  const bool timed_out = stop.exchange(true);
+  watchdog.join();
+  if (timed_out) violation("quiescence: the clients did not get everything acknowledged in time");
+
+  // Convergence: once every client is quiet, each one's incrementally pulled
+  // state (kept across every crash) equals a full pull and the table.
+  for (auto& p : pushers) {
+    try {
+      plasma::net::HttpClient http("127.0.0.1", port.load(), 10s);
+      if (!pullOnce(*p, http, plasma::sync::Encoding::Json)) violation(p->client + ": the last pull failed");
+    } catch (const std::exception& e) {
+      violation(p->client + ": the last pull failed: " + e.what());
+    }
+  }
+  std::map<std::string, std::string> full;
+  try {
+    Pusher fresh;
+    fresh.group = pushers[0]->group;
+    fresh.client = "fresh";
+    plasma::net::HttpClient http("127.0.0.1", port.load(), 10s);
+    if (!pullOnce(fresh, http, plasma::sync::Encoding::Json)) violation("the full pull failed");
+    full = fresh.state;
+  } catch (const std::exception& e) {
+    violation(std::string("the full pull failed: ") + e.what());
+  }
+  for (auto& p : pushers) {
+    if (p->state != full) {
+      violation(p->client + " did not converge: holds " + std::to_string(p->state.size()) + " todos, a full pull " +
+                std::to_string(full.size()));
+    }
+  }
+  const int status = node.terminate();
+  if (status != 0) violation("plasma-node exited " + std::to_string(status) + " on SIGTERM");
+  std::vector<std::int64_t> acked;
+  std::uint64_t mutations = 0, pushes = 0, failures = 0;
+  for (auto& p : pushers) {
+    acked.push_back(p->acked.load());
+    mutations += static_cast<std::uint64_t>(p->next - 1);
+    pushes += p->pushes;
+    failures += p->failures;
+  }
+  try {
+    const auto st = checkDirectory(dir, pushers, acked, true, "final");
+    if (st.rows != full.size()) violation("final: the table holds " + std::to_string(st.rows) + " todos, the full pull " +
+                                          std::to_string(full.size()));
+  } catch (const std::exception& e) {
+    violation(std::string("final: the directory does not open: ") + e.what());
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  std::printf("plasma-crash-harness: %d kills in %.1f s; %llu mutations acknowledged in %llu pushes (%llu failed "
+              "attempts); %s\n",
+              kills, secs, static_cast<unsigned long long>(mutations), static_cast<unsigned long long>(pushes),
+              static_cast<unsigned long long>(failures), violated() ? "VIOLATIONS" : "every check held");
+  if (kills < args.kills) std::printf("note: stopped after %d of %d kills (time limit or violation)\n", kills, args.kills);
+  if (!args.keep && !violated()) fs::remove_all(dir, ec);
+  if (violated()) {
+    std::printf("replay: plasma-crash-harness --seed %llu --kills %d --clients %d --durability %s\n",
+                static_cast<unsigned long long>(seed), args.kills, args.clients, args.durability.c_str());
+    return 1;
+  }
+  return kills < args.kills ? 1 : 0;
+}
