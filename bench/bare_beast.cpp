@@ -7,13 +7,14 @@
 //
 // Threads are laid out as in plasma::net::Server: one io_context per thread, the acceptor on
 // the first, accepted sockets handed round-robin to the workers. Keep-alive, no timeouts, no
-// routing, no parsing beyond Beast's. Prints `listening on http://HOST:PORT` once bound;
+// routing, no parsing beyond Beast's; the response is one constant byte string. Prints `listening on http://HOST:PORT` once bound;
 // SIGINT/SIGTERM stop it.
 #include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,29 +75,27 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// Beast's parser reads each request (as in the node); the answer is one prebuilt byte string
+// written as is — the node also writes its response heads itself rather than through Beast's
+// serializer, so this is the least work a request can cost on this stack.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const std::string& body) : stream_(std::move(socket)) {
-    response_.version(11);
-    response_.result(http::status::ok);
-    response_.set(http::field::server, "bare-beast");
-    response_.set(http::field::content_type, "application/json");
-    response_.body() = body;
-    response_.prepare_payload();
-  }
+  Session(tcp::socket socket, const std::string& response) : stream_(std::move(socket)), response_(response) {}
 
   void start() { read(); }
 
  private:
   void read() {
-    request_ = {};
-    http::async_read(stream_, buffer_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
-      self->response_.keep_alive(self->request_.keep_alive());
-      http::async_write(self->stream_, self->response_, [self](beast::error_code wec, std::size_t) {
-        if (wec || !self->response_.keep_alive()) return self->close();
-        self->read();
-      });
+      const bool keep_alive = self->parser_->get().keep_alive();
+      asio::async_write(self->stream_.socket(), asio::buffer(self->response_),
+                        [self, keep_alive](beast::error_code wec, std::size_t) {
+                          if (wec || !keep_alive) return self->close();
+                          self->read();
+                        });
     });
   }
 
@@ -108,8 +107,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  http::request<http::string_body> request_;
-  http::response<http::string_body> response_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const std::string& response_;
 };
 
 struct Worker {
@@ -125,6 +124,8 @@ class Server {
       body_.replace(0, 6, "{\"x\":\"");
       body_.replace(body_.size() - 2, 2, "\"}");
     }
+    response_ = "HTTP/1.1 200 OK\r\nServer: bare-beast\r\nContent-Type: application/json\r\nContent-Length: " +
+                std::to_string(body_.size()) + "\r\n\r\n" + body_;
     const unsigned n = o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
     acceptor_ = std::make_unique<tcp::acceptor>(workers_.front()->ioc);
@@ -155,7 +156,7 @@ class Server {
       if (!ec) {
         socket.set_option(tcp::no_delay(true));
         // The socket already belongs to its worker's io_context: start it there.
-        auto session = std::make_shared<Session>(std::move(socket), body_);
+        auto session = std::make_shared<Session>(std::move(socket), response_);
         asio::post(target.ioc, [session] { session->start(); });
       }
       accept();
@@ -172,6 +173,7 @@ class Server {
   }
 
   std::string body_;
+  std::string response_;  // status line, headers and body, built once
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<asio::signal_set> signals_;

@@ -156,7 +156,8 @@ double percentile(std::vector<double>& v, double p) {
 
 struct ProcSample {
   double cpu_seconds = 0;  // user + system, all threads (children not included)
-  double rss_bytes = 0;
+  double rss_bytes = 0;       // VmRSS: includes the LMDB map's file pages the node touched
+  double rss_anon_bytes = 0;  // RssAnon: the heap and stacks alone
 };
 
 ProcSample sampleProc(int pid) {
@@ -181,10 +182,8 @@ ProcSample sampleProc(int pid) {
   }
   std::ifstream status(base + "/status");
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      s.rss_bytes = std::stod(line.substr(6)) * 1024.0;  // "VmRSS:   1234 kB"
-      break;
-    }
+    if (line.rfind("VmRSS:", 0) == 0) s.rss_bytes = std::stod(line.substr(6)) * 1024.0;  // "VmRSS:   1234 kB"
+    if (line.rfind("RssAnon:", 0) == 0) s.rss_anon_bytes = std::stod(line.substr(8)) * 1024.0;
   }
   return s;
 }
@@ -389,9 +388,12 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // let the node settle its buffers
     const ProcSample after = sampleProc(pid);
     const double per_socket = idle.opened() > 0 ? (after.rss_bytes - before.rss_bytes) / idle.opened() : 0;
-    std::printf("idle websockets: %d open, %d failed in %.1f s%s; node RSS %.1f -> %.1f MiB: %.0f bytes per socket\n",
+    const double per_socket_anon =
+        idle.opened() > 0 ? (after.rss_anon_bytes - before.rss_anon_bytes) / idle.opened() : 0;
+    std::printf("idle websockets: %d open, %d failed in %.1f s%s; node RSS %.1f -> %.1f MiB: %.0f bytes per socket "
+                "(anonymous: %.0f)\n",
                 idle.opened(), idle.failed(), open_s, measure_node ? "" : " (no --node-pid: RSS not measured)",
-                before.rss_bytes / 1048576.0, after.rss_bytes / 1048576.0, per_socket);
+                before.rss_bytes / 1048576.0, after.rss_bytes / 1048576.0, per_socket, per_socket_anon);
     if (idle.failed() != 0) {
       std::printf("idle websockets: first error: %s\n", idle.firstError().c_str());
       failed = true;
@@ -399,7 +401,9 @@ int main(int argc, char** argv) {
     out["idle_ws"] = json::object{{"requested", args.idle_ws},      {"opened", idle.opened()},
                                   {"failed", idle.failed()},        {"open_seconds", open_s},
                                   {"rss_before_bytes", before.rss_bytes}, {"rss_after_bytes", after.rss_bytes},
-                                  {"bytes_per_socket", per_socket}, {"in_process_node", node != nullptr}};
+                                  {"bytes_per_socket", per_socket}, {"anon_bytes_per_socket", per_socket_anon},
+                                  {"rss_anon_before_bytes", before.rss_anon_bytes},
+                                  {"rss_anon_after_bytes", after.rss_anon_bytes}, {"in_process_node", node != nullptr}};
   }
 
   // 2. Load: push + pull per client, watchers on WebSockets.
@@ -409,7 +413,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::atomic<bool> watchers_stop{false};
   std::vector<std::thread> threads, watcher_threads;
-  std::vector<double> rss_series;  // the node's RSS once a second during the load
+  std::vector<double> rss_series, anon_series;  // the node's RSS and RssAnon once a second during the load
   const ProcSample load_before = sampleProc(pid);
   const auto start = Clock::now();
   for (int t = 0; t < args.watchers; ++t) {
@@ -562,7 +566,11 @@ int main(int argc, char** argv) {
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
   while (Clock::now() < deadline) {
     std::this_thread::sleep_until(std::min<Clock::time_point>(deadline, Clock::now() + std::chrono::seconds(1)));
-    if (measure_node) rss_series.push_back(sampleProc(pid).rss_bytes);
+    if (measure_node) {
+      const ProcSample p = sampleProc(pid);
+      rss_series.push_back(p.rss_bytes);
+      anon_series.push_back(p.rss_anon_bytes);
+    }
   }
   stop = true;
   for (auto& th : threads) th.join();
@@ -660,10 +668,11 @@ int main(int argc, char** argv) {
   double rss_max = rss_series.empty() ? 0 : *std::max_element(rss_series.begin(), rss_series.end());
   if (measure_node) {
     std::printf("node%s: CPU %.2f s over the load (%.1f us per mutation), RSS %.1f MiB at the start, %.1f MiB at the "
-                "end, %.1f MiB at most\n",
+                "end, %.1f MiB at most; anonymous (heap) RSS %.1f -> %.1f MiB\n",
                 node ? " (in process, includes the clients)" : "", node_cpu,
                 mutations > 0 ? node_cpu * 1e6 / static_cast<double>(mutations) : 0, load_before.rss_bytes / 1048576.0,
-                load_after.rss_bytes / 1048576.0, rss_max / 1048576.0);
+                load_after.rss_bytes / 1048576.0, rss_max / 1048576.0, load_before.rss_anon_bytes / 1048576.0,
+                load_after.rss_anon_bytes / 1048576.0);
   }
   if (args.idle_ws > 0) {
     std::printf("idle websockets at the end: %d open, %d closed by the node, %llu messages received\n",
@@ -676,8 +685,9 @@ int main(int argc, char** argv) {
     out["idle_ws"].as_object()["closed_by_node"] = idle.closedByNode();
     out["idle_ws"].as_object()["messages"] = idle.messages();
   }
-  json::array series;
+  json::array series, anon;
   for (double v : rss_series) series.push_back(v);
+  for (double v : anon_series) anon.push_back(v);
   out["seconds"] = push_seconds;
   out["mutations"] = mutations;
   out["pushes"] = pushes;
@@ -708,6 +718,9 @@ int main(int argc, char** argv) {
     out["node_rss_first_bytes"] = rss_first;
     out["node_rss_max_bytes"] = rss_max;
     out["node_rss_series_bytes"] = std::move(series);
+    out["node_rss_anon_start_bytes"] = load_before.rss_anon_bytes;
+    out["node_rss_anon_end_bytes"] = load_after.rss_anon_bytes;
+    out["node_rss_anon_series_bytes"] = std::move(anon);
     out["node_in_process"] = node != nullptr;
   }
   if (!args.json_out.empty()) {

@@ -75,6 +75,7 @@ BASELINES = [
     (r"^live_update_", ["plasma_rerun"]),
     (r"^push100_", ["sqlite_triggers", "sqlite_triggers_1conn", "sqlite_triggers_busy"]),
     (r"^pull1000$", ["sqlite_triggers", "lmdb_scan"]),
+    (r"^client_initial_sync$", ["local_api"]),
 ]
 
 
@@ -94,22 +95,42 @@ def durability_of(workload, impl):
     if workload.startswith("poke_"):
         return "NoSync node in process"
     if workload.startswith("client_mutate_"):
-        return workload.split("_")[-1]
+        return {"durable": "client Full", "nometasync": "client NoMetaSync", "nosync": "client NoSync"}.get(workload.split("_")[-1], "")
+    if workload.startswith("client_"):
+        return "client default (Full); node in process"
     return ""
+
+
+def split_name(run_name):
+    """'<workload>/<impl>[/<arg>][/iterations:1/manual_time...]' -> (workload, impl, arg or None)."""
+    parts = run_name.split("/")
+    workload, impl = parts[0], parts[1] if len(parts) > 1 else ""
+    arg = next((int(p) for p in parts[2:] if p.isdigit()), None)
+    return workload, impl, arg
 
 
 def gbench_records(medians, size=None, size_key=None):
     recs = []
     for name, b in medians.items():
-        workload, _, impl = name.partition("/")
+        workload, impl, arg = split_name(name)
         c = b
         rec = {"workload": workload, "implementation": impl}
         if size is not None:
             rec["size"] = size
             rec["size_of"] = size_key
+            rec["curve"] = True
+        elif arg is not None:
+            rec["size"] = arg
+            rec["size_of"] = "benchmark argument"
         if workload.startswith("poke_") and "last_p99_ms" in c:
             rec.update(median=c["last_p50_ms"], unit="ms", higher_is_better=False, metric="last socket poked, p50",
                        extra={"p99_ms": c["last_p99_ms"]})
+        elif workload == "client_poke_latency" and "p50_ms" in c:
+            rec.update(median=c["p50_ms"], unit="ms", higher_is_better=False, metric="mutate on A -> live query on B, p50",
+                       extra={"p99_ms": c.get("p99_ms")})
+        elif workload == "client_initial_sync" and c.get("items_per_second"):
+            rec.update(median=c["items_per_second"], unit="items/s", higher_is_better=True, metric="rows per second",
+                       extra={"seconds": c.get("real_time", 0) / {"ms": 1e3, "us": 1e6, "ns": 1e9, "s": 1}.get(c.get("time_unit", "ns"), 1e9)})
         elif workload.startswith("client_mutate_") and "p99_us" in c:
             rec.update(median=c["p99_us"], unit="us", higher_is_better=False, metric="mutate p99",
                        extra={"p50_us": c.get("p50_us"), "items_per_second": c.get("items_per_second")})
@@ -314,7 +335,7 @@ def main():
     # Growth curves: point get and indexed range at each size; the main run is one size.
     growth = defaultdict(dict)  # (workload, impl) -> {rows: value}
     for name, b in main_medians.items():
-        w, _, i = name.partition("/")
+        w, i, _ = split_name(name)
         if w in ("point_get", "query_range_limit50") and b.get("items_per_second"):
             growth[(w, i)][gb_rows] = b["items_per_second"]
         if w == "pull1000" and b.get("items_per_second"):
@@ -333,7 +354,7 @@ def main():
                             "implementation": i, "size": rows,
                             "size_of": "rows in the store" if w == "pull_since_cookie" else "rows in the table",
                             "median": v, "unit": "items/s", "higher_is_better": True, "metric": "items per second",
-                            "durability": "read-only"})
+                            "durability": "read-only", "curve": True})
 
     # Sync load.
     loads = {}
@@ -468,6 +489,14 @@ def main():
         if v is not None or mode != "nosync":
             t_value(7, f"client mutate p99, {mode}", v, f"< {need} us" if need < 1000 else "< 2 ms",
                     v is not None and v < need, None if v is None else f"{v:.0f} us")
+    v = med("client_initial_sync", "plasma", 1000000)
+    if v is not None:
+        secs = 1e6 / v
+        t_value(7, "initial sync of 1M rows into an empty client", secs, "< 5 s", secs < 5, f"{secs:.2f} s")
+    pk = next((r for r in records if r["workload"] == "client_poke_latency"), None)
+    if pk is not None:
+        t_value(7, f"mutate on client A -> live query on B, p50 (p99 {fmt(pk.get('extra', {}).get('p99_ms'))} ms)", pk["median"],
+                "< 10 ms", pk["median"] < 10, f"{pk['median']:.2f} ms")
     for backend in ("io_uring", "epoll"):
         p = wrk_med.get(f"plasma_pull/{backend}", {}).get("rps")
         n = wrk_med.get("nginx_static/epoll", {}).get("rps")
@@ -698,10 +727,11 @@ def main():
     L.append("| workload | implementation | median | unit | ratios | durability |")
     L.append("|---|---|---|---|---|---|")
     for r in records:
-        if r.get("size") is not None or r["workload"].startswith(("sync_", "http_", "ws_")):
+        if r.get("curve") or r["workload"].startswith(("sync_", "http_", "ws_")):
             continue
         ratios = ", ".join(f"{v:.2f}x vs {b}" for b, v in r.get("ratios", {}).items())
-        L.append(f"| {r['workload']} | {r['implementation']} | {fmt(r['median'], r['unit'])} | {r['unit']} | {ratios} | {r['durability']} |")
+        size = f" ({r['size']:,})" if r.get("size") is not None else ""
+        L.append(f"| {r['workload']}{size} | {r['implementation']} | {fmt(r['median'], r['unit'])} | {r['unit']} | {ratios} | {r['durability']} |")
     L.append("")
     L.append("## How to reproduce\n")
     L.append("```sh\n./plasma bench            # full run, < 30 min on 2 cores; rewrites this report\n"

@@ -136,7 +136,7 @@ start_node() {
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "mode=$MODE"
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && echo "+uncommitted changes")"
   echo "nginx=$("$NGINX" -v 2>&1 | sed 's/.*version: //')"
   echo "wrk=$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 } >"$RUN/machine.txt"
@@ -145,7 +145,7 @@ start_node() {
 if [[ $QUICK == 1 ]]; then
   REPS=3
   GB_ROWS=100000
-  GB_FILTER='^(point_get/(plasma|lmdb|sqlite)|full_scan/(plasma|lmdb)|query_(point|range_limit50|scan_filter|group_by|join)/|live_update_select_N(10|1000)/|push100_(1pusher|8pushers)_durable/(plasma|sqlite_triggers)|pull1000/(plasma|sqlite_triggers|lmdb_scan)|poke_fanout_(10|1000)|client_mutate_(durable|nometasync)/)$'
+  GB_FILTER='^(point_get/(plasma|lmdb|sqlite)|full_scan/(plasma|lmdb)|query_(point|range_limit50|scan_filter|group_by|join)/(plasma|sqlite)|live_update_select_N(10|1000)/(plasma_ivm|plasma_rerun)|push100_(1pusher|8pushers)_durable/(plasma|sqlite_triggers)|pull1000/(plasma|sqlite_triggers|lmdb_scan)|poke_fanout_(10|1000)/plasma|client_mutate_(durable|nometasync)/plasma)$'
   GB_MIN_TIME=0.1
   GROWTH_ROWS=(10000)
   PULL_GROWTH_ROWS=(10000)
@@ -191,7 +191,7 @@ LOAD="$BIN/tools/plasma-sync-load"
 for durability in full nometasync; do
   log "sync load: 8 clients (4 watching pokes), $LOAD_SECONDS s, node --durability $durability"
   start_node "load-$durability" "$BIN" --durability "$durability"
-  "$LOAD" --port "$STARTED_PORT" --node-pid "$STARTED_PID" --clients 8 --seconds "$LOAD_SECONDS" \
+  "$LOAD" --port "$STARTED_PORT" --node-pid "$STARTED_PID" --clients 8 --seconds "$LOAD_SECONDS" --durability "$durability" \
     --json "$RUN/load-$durability.json" >"$RUN/load-$durability.txt" 2>&1 || {
     cat "$RUN/load-$durability.txt" >&2
     die "plasma-sync-load failed"
@@ -231,6 +231,9 @@ WRK_CONNS=64
 mkdir -p "$SCRATCH/www" "$SCRATCH/nginx"
 printf '{"cookie":12345,"lastMutationIDChanges":{},"patch":[]}' >"$SCRATCH/www/static.json"
 BODY_BYTES=$(stat -c %s "$SCRATCH/www/static.json")
+# nginx's workers run as an unprivileged user: they must be able to read the file.
+chmod 755 "$SCRATCH" "$SCRATCH/www"
+chmod 644 "$SCRATCH/www/static.json"
 NGINX_PORT=$(free_port)
 cat >"$SCRATCH/nginx/nginx.conf" <<EOF
 # One worker per core, as the node runs one I/O thread per core.
@@ -263,7 +266,8 @@ EOF
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$NGINX_PORT/static.json" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$NGINX_PORT/static.json" >/dev/null || die "nginx did not start: $(cat "$SCRATCH/nginx/error.log")"
+curl -sf "http://127.0.0.1:$NGINX_PORT/static.json" >/dev/null ||
+  die "nginx does not serve $SCRATCH/www/static.json: $(tail -3 "$SCRATCH/nginx/error.log")"
 
 declare -A WRK_URL WRK_PID
 WRK_URL[nginx_static/epoll]="http://127.0.0.1:$NGINX_PORT/static.json"
