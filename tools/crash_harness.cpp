@@ -5,6 +5,17 @@
 //   plasma-crash-harness [--node PATH] [--kills 50] [--clients 4] [--seed S]
 //                        [--max-seconds 600] [--durability full|nometasync]
 //                        [--data DIR] [--keep] [--sabotage]
+//   plasma-crash-harness --client-crash [--kills 50] [--seed S]
+//   plasma-crash-harness --faults [--rounds 10] [--round-ms 1000] [--seed S]
+//
+// --client-crash kills a real plasma::client::Client process (this binary
+// with --client-child) instead, at random moments of its mutate / pushOnce /
+// pullOnce (+ rebase) loop, restarts it on its directory and checks that
+// every todo whose mutate returned is still in its store, that it keeps its
+// clientID, reports no non-retryable error, and that after a final flush the
+// node holds each of its mutations exactly once (lastMutationID == todos).
+// --faults does not kill: raw pushers and two real Clients talk to the node
+// through tools/fault_proxy.hpp, with a new seeded fault profile per round.
 //
 // Each client is a raw protocol client (net::HttpClient + the sync codec, its
 // own clientGroupID and clientID, JSON or FlatBuffers per request) that
@@ -56,6 +67,7 @@
 #include <boost/json.hpp>
 
 #include "client/client.hpp"
+#include "fault_proxy.hpp"
 #include "net/http_client.hpp"
 #include "sync/codec.hpp"
 #include "sync/server.hpp"
@@ -86,12 +98,18 @@ struct Args {
   bool client_crash = false;
   int child_port = 0;
   bool child_final = false;
+  // --faults: no kills; a FaultProxy between the clients and the node.
+  bool faults = false;
+  int rounds = 10;
+  int round_ms = 1000;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "plasma-crash-harness: " << why
             << "\nusage: plasma-crash-harness [--node PATH] [--kills N] [--clients N] [--seed S] [--max-seconds N]"
-               " [--durability full|nometasync] [--data DIR] [--keep] [--sabotage]\n";
+               " [--durability full|nometasync] [--data DIR] [--keep] [--sabotage]\n"
+               "       plasma-crash-harness --client-crash [--kills N] [--seed S]\n"
+               "       plasma-crash-harness --faults [--rounds N] [--round-ms MS] [--clients N] [--seed S]\n";
   std::exit(2);
 }
 
@@ -128,6 +146,9 @@ Args parse(int argc, char** argv) {
     else if (f == "--client-crash") a.client_crash = true;
     else if (f == "--client-child") a.child_port = static_cast<int>(number(f, value(), 1, 65535));
     else if (f == "--final") a.child_final = true;
+    else if (f == "--faults") a.faults = true;
+    else if (f == "--rounds") a.rounds = static_cast<int>(number(f, value(), 1, 100000));
+    else if (f == "--round-ms") a.round_ms = static_cast<int>(number(f, value(), 10, 600000));
     else if (f == "--help") usage("help");
     else usage("unknown flag " + f);
   }
@@ -333,6 +354,7 @@ CheckStats checkDirectory(const fs::path& dir, const std::vector<std::unique_ptr
   std::map<std::string, std::string> table;  // id -> title
   db.read([&](const plasma::ReadTx& tx) {
     tx.scan(todo::todos, [&](const plasma::RowView& r) {
+      if (r.get(todo::todos.owner).value_or("") != kUser) return;  // another user's (--faults: the real clients')
       table[std::string(r.id())] = std::string(r.get(todo::todos.title).value_or(""));
     });
   });
@@ -366,6 +388,8 @@ CheckStats checkDirectory(const fs::path& dir, const std::vector<std::unique_ptr
               std::to_string(extra) + " extra of " + std::to_string(expect.size()));
   }
   // The change log.
+  std::set<std::string> ours;
+  for (const auto& p : pushers) ours.insert(p->client);
   const auto log = db.logEntries(0);
   std::uint64_t prev = 0;
   std::map<std::string, int> puts;
@@ -381,6 +405,8 @@ CheckStats checkDirectory(const fs::path& dir, const std::vector<std::unique_ptr
                   std::to_string(confirms[e.client_id]));
       }
       confirms[e.client_id] = e.mutation_id;
+    } else if (!ours.contains(e.client_id)) {
+      continue;
     } else if (e.op == plasma::ChangeOp::Put) {
       ++puts[e.id];
       if (e.id != e.client_id + "-" + std::to_string(e.mutation_id)) {
@@ -407,7 +433,9 @@ CheckStats checkDirectory(const fs::path& dir, const std::vector<std::unique_ptr
   const auto snap = db.snapshotAsOf(st.head);
   std::map<std::string, std::string> replayed;
   if (auto t = snap.find("todos"); t != snap.end()) {
-    for (const auto& [id, row] : t->second) replayed[id] = std::string(row.get(todo::todos.title).value_or(""));
+    for (const auto& [id, row] : t->second) {
+      if (row.get(todo::todos.owner).value_or("") == kUser) replayed[id] = std::string(row.get(todo::todos.title).value_or(""));
+    }
   }
   if (replayed != table) violation(when + ": the change log does not replay to the table");
   return st;
@@ -691,12 +719,278 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
   return kills < args.kills ? 1 : 0;
 }
 
+
+// ---- faults on the wire ------------------------------------------------------------------------
+constexpr const char* kFaultUser = "fault-client-user";
+
+// Raw pushers and real Clients (sync loop, WebSocket pokes) talk to the node
+// through a FaultProxy; each round draws a new fault profile. Then the proxy
+// heals, everyone flushes, and the checks of the crash run hold, plus: each
+// real Client's mutations are on the node exactly once and every Client
+// holds exactly the node's rows it may read.
+int runFaults(const Args& args, std::uint64_t seed) {
+  const fs::path dir = args.data.empty() ? fs::temp_directory_path() / ("plasma-faults-" + std::to_string(::getpid()))
+                                         : fs::path(args.data);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir / "node");
+  const auto started = Clock::now();
+  Node node(args.node, dir / "node", args.durability);
+  node.start();
+  plasma_tools::FaultProxy proxy(node.port(), seed);
+  const std::uint16_t port = proxy.port();
+
+  std::vector<std::unique_ptr<Pusher>> pushers;
+  for (int k = 0; k < args.clients; ++k) {
+    auto p = std::make_unique<Pusher>();
+    p->index = k;
+    p->group = "fault-g" + std::to_string(k);
+    p->client = "c" + std::to_string(k);
+    pushers.push_back(std::move(p));
+  }
+  std::atomic<bool> stop{false};
+  auto pusherLoop = [&](Pusher& p, bool final_phase) {
+    std::mt19937_64 rng(seed * 7919 + static_cast<std::uint64_t>(p.index) + (final_phase ? 1000 : 0));
+    std::unique_ptr<plasma::net::HttpClient> http;
+    while (!stop.load()) {
+      if (!http) http = std::make_unique<plasma::net::HttpClient>("127.0.0.1", port, 2s);
+      const auto enc = rng() % 2 == 0 ? plasma::sync::Encoding::Json : plasma::sync::Encoding::FlatBuffers;
+      bool ok = false;
+      try {
+        if (final_phase) {
+          ok = pushOnce(p, *http, enc, 0) && pullOnce(p, *http, enc);
+          if (ok && p.acked.load() == p.next - 1) return;
+        } else if (rng() % 4 == 0) {
+          ok = pullOnce(p, *http, enc);
+        } else {
+          ok = pushOnce(p, *http, enc, 1 + static_cast<int>(rng() % 5));
+        }
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      if (!ok) {
+        ++p.failures;
+        http.reset();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % 5));
+    }
+  };
+
+  // Real clients: same user, own directories, their sync loops and sockets through the proxy.
+  struct Real {
+    std::unique_ptr<plasma::client::Client> client;
+    std::vector<std::string> own;  // todos it created
+    std::int64_t mutations = 0;
+  };
+  std::vector<Real> reals(2);
+  std::mutex err_mu;
+  std::map<std::string, int> client_errors;
+  for (std::size_t k = 0; k < reals.size(); ++k) {
+    plasma::client::ClientOptions o;
+    o.tables = {todo::todos};
+    o.schema_version = todo::kSchemaVersion;
+    o.runner = plasma::sync::runnerFor(todo::mutators());
+    o.ctx = todo::Ctx{kFaultUser};
+    o.data_dir = dir / ("client" + std::to_string(k));
+    o.durability = plasma::Durability::NoSync;  // the client's disk is not under test here
+    o.port = port;
+    o.auth_headers = {{"X-User", kFaultUser}};
+    o.ws_params = {{"user", kFaultUser}};
+    o.encoding = k == 0 ? plasma::sync::Encoding::FlatBuffers : plasma::sync::Encoding::Json;
+    o.poll_interval_ms = 100;
+    o.request_timeout = 1s;
+    o.retry = {.max_attempts = 3, .initial_delay_ms = 5, .max_delay_ms = 50};
+    o.on_error = [&](const plasma::client::ClientError& e) {
+      std::lock_guard lock(err_mu);
+      ++client_errors[std::string(plasma::client::errorKindName(e.kind))];
+    };
+    reals[k].client = std::make_unique<plasma::client::Client>(std::move(o));
+    reals[k].client->start();
+  }
+
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < args.rounds; ++round) {
+    plasma_tools::FaultProfile f;
+    auto pick = [&](double max) { return max * static_cast<double>(rng() % 101) / 100.0; };
+    f.drop = pick(0.1);
+    f.truncate_request = pick(0.08);
+    f.duplicate = pick(0.2);
+    f.delay = pick(0.3);
+    f.max_delay_ms = 1 + static_cast<int>(rng() % 80);
+    f.reset_after = pick(0.1);
+    f.truncate_response = pick(0.08);
+    f.ws_delay = pick(0.5);
+    f.ws_reset = pick(0.05);
+    proxy.setProfile(f, seed + static_cast<std::uint64_t>(round));
+    stop = false;
+    std::vector<std::thread> threads;
+    for (auto& p : pushers) threads.emplace_back([&, pp = p.get()] { pusherLoop(*pp, false); });
+    const auto round_end = Clock::now() + std::chrono::milliseconds(args.round_ms);
+    for (std::size_t k = 0; k < reals.size(); ++k) {
+      threads.emplace_back([&, k] {
+        std::mt19937_64 r(seed * 31 + static_cast<std::uint64_t>(round) * 7 + k);
+        Real& real = reals[k];
+        while (Clock::now() < round_end) {
+          if (real.own.empty() || r() % 10 < 7) {
+            const std::string id = real.client->newId();
+            (void)real.client->mutate("createTodo", json::object{{"id", id}, {"title", "new"}, {"updatedAt", 1}});
+            real.own.push_back(id);
+          } else {
+            const std::string& id = real.own[r() % real.own.size()];
+            (void)real.client->mutate("renameTodo", json::object{{"id", id}, {"title", "r" + std::to_string(r() % 1000)},
+                                                                 {"updatedAt", 2}});
+          }
+          ++real.mutations;
+          std::this_thread::sleep_for(std::chrono::milliseconds(2 + r() % 20));
+        }
+      });
+    }
+    std::this_thread::sleep_until(round_end);
+    stop = true;
+    for (auto& t : threads) t.join();
+    const auto& st = proxy.stats();
+    std::printf("round %d: drop %.2f trunc-req %.2f dup %.2f delay %.2f(%dms) reset %.2f trunc-resp %.2f ws-delay %.2f "
+                "ws-reset %.2f | so far %llu requests, %llu dropped, %llu truncated, %llu duplicated, %llu resets, "
+                "%llu truncated answers, %llu ws delays, %llu ws resets\n",
+                round + 1, f.drop, f.truncate_request, f.duplicate, f.delay, f.max_delay_ms, f.reset_after,
+                f.truncate_response, f.ws_delay, f.ws_reset, (unsigned long long)st.requests.load(),
+                (unsigned long long)st.dropped.load(), (unsigned long long)st.truncated_requests.load(),
+                (unsigned long long)st.duplicated.load(), (unsigned long long)st.resets.load(),
+                (unsigned long long)st.truncated_responses.load(), (unsigned long long)st.ws_delayed.load(),
+                (unsigned long long)st.ws_resets.load());
+    std::fflush(stdout);
+  }
+  // Heal, then quiesce.
+  proxy.setProfile({});
+  stop = false;
+  {
+    std::vector<std::thread> threads;
+    for (auto& p : pushers) threads.emplace_back([&, pp = p.get()] { pusherLoop(*pp, true); });
+    std::thread watchdog([&] {
+      const auto until = Clock::now() + 120s;
+      while (!stop.load() && Clock::now() < until) std::this_thread::sleep_for(10ms);
+      stop = true;
+    });
+    for (auto& t : threads) t.join();
+    if (stop.exchange(true)) violation("quiescence: the raw clients did not get everything acknowledged in time");
+    watchdog.join();
+  }
+  for (auto& r : reals) {
+    r.client->stop();
+    if (!r.client->flush(60s) || r.client->pendingCount() != 0) violation("a real client could not flush");
+  }
+  for (auto& r : reals) {
+    if (!r.client->pullOnce()) violation("a real client's last pull failed");
+  }
+  for (auto& p : pushers) {
+    try {
+      plasma::net::HttpClient http("127.0.0.1", port, 10s);
+      if (!pullOnce(*p, http, plasma::sync::Encoding::Json)) violation(p->client + ": the last pull failed");
+    } catch (const std::exception& e) {
+      violation(p->client + ": the last pull failed: " + e.what());
+    }
+  }
+  std::map<std::string, std::string> full;
+  {
+    Pusher fresh;
+    fresh.group = pushers[0]->group;
+    fresh.client = "fresh";
+    plasma::net::HttpClient http("127.0.0.1", port, 10s);
+    if (!pullOnce(fresh, http, plasma::sync::Encoding::Json)) violation("the full pull failed");
+    full = fresh.state;
+  }
+  for (auto& p : pushers) {
+    if (p->state != full) violation(p->client + " did not converge");
+  }
+  proxy.stop();
+  const int status = node.terminate();
+  if (status != 0) violation("plasma-node exited " + std::to_string(status) + " on SIGTERM");
+  std::vector<std::int64_t> acked;
+  std::uint64_t mutations = 0;
+  for (auto& p : pushers) {
+    acked.push_back(p->acked.load());
+    mutations += static_cast<std::uint64_t>(p->next - 1);
+  }
+  try {
+    (void)checkDirectory(dir / "node", pushers, acked, true, "final");
+    plasma::Database db = plasma::Database::open(dir / "node", todo::schema);
+    db.ensureSchema();
+    std::map<std::string, std::string> server;  // the real clients' user's todos
+    db.read([&](const plasma::ReadTx& tx) {
+      tx.scan(todo::todos, [&](const plasma::RowView& r) {
+        if (r.get(todo::todos.owner).value_or("") == kFaultUser) {
+          server[std::string(r.id())] = std::string(r.get(todo::todos.title).value_or(""));
+        }
+      });
+    });
+    std::map<std::string, std::map<std::int64_t, int>> writes;  // client -> mutation id -> rows written
+    for (const auto& e : db.logEntries(0)) {
+      if (e.op != plasma::ChangeOp::Confirm && e.mutation_id > 0) ++writes[e.client_id][e.mutation_id];
+    }
+    plasma::sync::SyncServer s(db, plasma::sync::runnerFor(todo::mutators()), {.schema_version = todo::kSchemaVersion});
+    for (std::size_t k = 0; k < reals.size(); ++k) {
+      auto& c = *reals[k].client;
+      const std::int64_t lmid = s.lastMutationID(c.clientGroupID(), c.clientID());
+      if (lmid != reals[k].mutations) {
+        violation("real client " + std::to_string(k) + ": lastMutationID " + std::to_string(lmid) + " after " +
+                  std::to_string(reals[k].mutations) + " mutations");
+      }
+      const auto& w = writes[c.clientID()];
+      for (std::int64_t m = 1; m <= lmid; ++m) {
+        const auto it = w.find(m);
+        if (it == w.end() || it->second != 1) {
+          violation("real client " + std::to_string(k) + ": mutation " + std::to_string(m) + " wrote " +
+                    std::to_string(it == w.end() ? 0 : it->second) + " rows (each writes exactly one)");
+          break;
+        }
+      }
+      std::map<std::string, std::string> local;
+      c.db().read([&](const plasma::ReadTx& tx) {
+        tx.scan(todo::todos, [&](const plasma::RowView& r) {
+          local[std::string(r.id())] = std::string(r.get(todo::todos.title).value_or(""));
+        });
+      });
+      if (local != server) {
+        violation("real client " + std::to_string(k) + " did not converge: " + std::to_string(local.size()) +
+                  " todos, the node has " + std::to_string(server.size()));
+      }
+    }
+    s.stop();
+  } catch (const std::exception& e) {
+    violation(std::string("final: ") + e.what());
+  }
+  {
+    std::lock_guard lock(err_mu);
+    for (const auto& [kind, n] : client_errors) {
+      const bool retried = kind == "Network" || kind == "Server" || kind == "RateLimited";
+      std::printf("real clients reported %d x %s%s\n", n, kind.c_str(), retried ? " (retried)" : "");
+      if (!retried) violation("a real client reported " + kind);
+    }
+  }
+  reals.clear();
+  const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  std::printf("plasma-crash-harness --faults: %d rounds in %.1f s; %llu raw mutations acknowledged; %s\n", args.rounds,
+              secs, (unsigned long long)mutations, violated() ? "VIOLATIONS" : "every check held");
+  if (!args.keep && !violated()) fs::remove_all(dir, ec);
+  if (violated()) {
+    std::printf("replay: plasma-crash-harness --faults --seed %llu --rounds %d\n", (unsigned long long)seed, args.rounds);
+    return 1;
+  }
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   if (args.child_port != 0) return runClientChild(args, args.seed);
   const std::uint64_t seed = args.seed_given ? args.seed : std::random_device{}();
+  if (args.faults) {
+    std::printf("plasma-crash-harness --faults: seed %llu (replay: --seed %llu), %d rounds of %d ms\n",
+                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed), args.rounds, args.round_ms);
+    std::fflush(stdout);
+    signal(SIGPIPE, SIG_IGN);
+    return runFaults(args, seed);
+  }
   if (args.client_crash) {
     std::printf("plasma-crash-harness --client-crash: seed %llu (replay: --seed %llu), %d kills\n",
                 static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed), args.kills);
