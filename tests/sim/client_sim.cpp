@@ -125,7 +125,10 @@ Counters g_counters;  // totals over the seeds of a test run (this thread only)
 
 class ClientSim {
  public:
-  ClientSim(std::uint64_t seed, fs::path dir) : rng_{std::mt19937_64(seed)}, dir_(std::move(dir)) {}
+  // sabotage_after_push > 0 (tests of the checker): after that many pushes,
+  // one `inc` is applied a second time behind the server's back.
+  ClientSim(std::uint64_t seed, fs::path dir, int sabotage_after_push = 0)
+      : rng_{std::mt19937_64(seed)}, dir_(std::move(dir)), sabotage_after_push_(sabotage_after_push) {}
 
   std::string run(std::uint64_t* steps_out) {
     std::string failure;
@@ -244,6 +247,14 @@ class ClientSim {
       const auto out = server_->push(std::move(req), ctx);
       oracle(copy, out, user);
       resp.body = plasma::sync::encodePushResponse(enc, out);
+      if (sabotage_after_push_ > 0 && ++pushes_ >= sabotage_after_push_ && !sabotaged_ && !truth_.empty()) {
+        const std::string id = truth_.begin()->first;
+        db_->write([&](plasma::Tx& tx) {
+          const auto row = tx.get(sim::items, id);
+          (void)tx.update(sim::items).set({{sim::items.n, row->get(sim::items.n).value_or(0) + 1}}).where(plasma::eq(sim::items.id, id));
+        });
+        sabotaged_ = true;
+      }
     } else if (target.ends_with("/pull")) {
       if (rng_.chance(p_compact_in_pull_)) compact();
       const auto req = plasma::sync::decodePull(enc, body);
@@ -487,6 +498,8 @@ class ClientSim {
 
   Rng rng_;
   fs::path dir_;
+  int sabotage_after_push_ = 0, pushes_ = 0;
+  bool sabotaged_ = false;
   int step_ = 0;
   plasma::sync::SyncOptions sync_options_;
   std::unique_ptr<plasma::Database> db_;
@@ -559,6 +572,53 @@ TEST_CASE("sim: real clients through a faulty injected transport converge, exact
     CHECK(n.client_restarts > 0);
     CHECK(n.compactions > 0);
   }
+  std::error_code ec;
+  fs::remove_all(base, ec);
+}
+
+TEST_CASE("sim: real clients — the same seed replays the same schedule", "[sim]") {
+  const fs::path root = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  const fs::path base = root / ("plasma-client-sim-replay-" + std::to_string(::getpid()));
+  for (std::uint64_t seed : {3u, 77u}) {
+    std::uint64_t steps[2] = {0, 0};
+    std::string failures[2];
+    Counters counters[2];
+    for (int i = 0; i < 2; ++i) {
+      const fs::path dir = base / ("run-" + std::to_string(i));
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      fs::create_directories(dir);
+      g_counters = {};
+      failures[i] = ClientSim(seed, dir).run(&steps[i]);
+      counters[i] = g_counters;
+      fs::remove_all(dir, ec);
+    }
+    CHECK(failures[0] == failures[1]);
+    CHECK(steps[0] == steps[1]);
+    CHECK(counters[0].mutations == counters[1].mutations);
+    CHECK(counters[0].dropped == counters[1].dropped);
+    CHECK(counters[0].lost_answers == counters[1].lost_answers);
+    CHECK(counters[0].pulls_ok == counters[1].pulls_ok);
+    CHECK(counters[0].compactions == counters[1].compactions);
+  }
+  std::error_code ec;
+  fs::remove_all(base, ec);
+}
+
+TEST_CASE("sim: real clients — the checker catches a mutation applied twice", "[sim]") {
+  const fs::path root = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  const fs::path base = root / ("plasma-client-sim-sabotage-" + std::to_string(::getpid()));
+  int caught = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const fs::path dir = base / ("seed-" + std::to_string(seed));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir);
+    std::uint64_t steps = 0;
+    if (!ClientSim(seed, dir, 3).run(&steps).empty()) ++caught;
+    fs::remove_all(dir, ec);
+  }
+  CHECK(caught >= 15);
   std::error_code ec;
   fs::remove_all(base, ec);
 }
