@@ -6,12 +6,18 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -100,6 +106,17 @@ struct MetaTable : Table {
   TextColumn value{this, text("value")};
 };
 
+// What a push answered for another client's mutation (a client of the same
+// group, maybe in another process, pushed it): kept until that client's
+// handle reads it. id: "<clientID>/<20-digit mutation id>".
+struct ResultTable : Table {
+  ResultTable() : Table("plasma_client_results", TableOptions{.change_log_suppressed = true}) {}
+  TextColumn id{this, plasma::id()};
+  TextColumn kind{this, text("kind")};
+  TextColumn error{this, text("error").defaultTo("")};
+  TextColumn message{this, text("message").defaultTo("")};
+};
+
 const OutboxTable& outboxTable() {
   static const OutboxTable t;
   return t;
@@ -113,9 +130,104 @@ const MetaTable& metaTable() {
   return t;
 }
 
-bool isInternal(const TableSpec* t) {
-  return t == &outboxTable().spec() || t == &undoTable().spec() || t == &metaTable().spec();
+const ResultTable& resultTable() {
+  static const ResultTable t;
+  return t;
 }
+
+bool isInternal(const TableSpec* t) {
+  return t == &outboxTable().spec() || t == &undoTable().spec() || t == &metaTable().spec() ||
+         t == &resultTable().spec();
+}
+
+// ---- one store per data directory per process ----------------------------------------
+//
+// LMDB must not open one environment twice in a process, so the Clients of
+// one directory in a process share one Database (and so each other's live
+// queries). Processes share the directory through LMDB itself.
+struct SharedStore {
+  std::string signature;  // schema version + tables: every Client of the dir must agree
+  Schema schema;
+  Database database;
+};
+
+std::mutex& registryMutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, std::weak_ptr<SharedStore>>& registry() {
+  static std::map<std::string, std::weak_ptr<SharedStore>> r;
+  return r;
+}
+
+std::shared_ptr<SharedStore> openStore(const std::filesystem::path& dir, const std::string& version,
+                                       const std::vector<std::reference_wrapper<const Table>>& tables,
+                                       Durability durability) {
+  std::filesystem::create_directories(dir);
+  const std::string key = std::filesystem::canonical(dir).string();
+  std::string signature = version;
+  for (const auto& t : tables) signature += "|" + t.get().name();
+  std::lock_guard l(registryMutex());
+  if (auto existing = registry()[key].lock()) {
+    if (existing->signature != signature) {
+      throw Error(ErrorCode::InvalidArgument, "client: " + key +
+                                                  " is open in this process by a Client with another schema ('" +
+                                                  existing->signature + "', this one '" + signature + "')");
+    }
+    return existing;
+  }
+  Schema schema = defineSchema(version.empty() ? "client" : version, tables);
+  OpenOptions oo;
+  oo.durability = durability;
+  Database db = Database::open(dir, schema, oo);
+  db.ensureSchema();
+  auto store = std::make_shared<SharedStore>(SharedStore{std::move(signature), std::move(schema), std::move(db)});
+  registry()[key] = store;
+  return store;
+}
+
+// A slot is one live Client of the directory: slot n holds the flock on
+// `client-<n>.lock` (released by the kernel when the process dies, even by
+// kill -9) and owns the clientID persisted under its number, so a Client
+// that restarts takes the id (and the pending mutations) of the slot it gets.
+struct Slot {
+  int number = -1;
+  int fd = -1;
+  Slot() = default;
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  ~Slot() {
+    if (fd >= 0) ::close(fd);  // releases the lock
+  }
+};
+
+constexpr int kMaxSlots = 64;
+
+std::unique_ptr<Slot> takeSlot(const std::filesystem::path& dir) {
+  for (int n = 0; n < kMaxSlots; ++n) {
+    const std::string path = (dir / ("client-" + std::to_string(n) + ".lock")).string();
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      throw Error(ErrorCode::Storage, "client: cannot open " + path + ": " + std::strerror(errno));
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      auto slot = std::make_unique<Slot>();
+      slot->number = n;
+      slot->fd = fd;
+      return slot;
+    }
+    ::close(fd);
+  }
+  throw Error(ErrorCode::InvalidArgument, "client: " + dir.string() + " already has " + std::to_string(kMaxSlots) +
+                                              " Clients open (the most one directory takes)");
+}
+
+// Per-client counters in the meta table.
+std::string nextKey(const std::string& client) { return "nextMutationID/" + client; }
+std::string pushedKey(const std::string& client) { return "pushedMutationID/" + client; }
+std::string lmidKey(const std::string& client) { return "lmid/" + client; }
+
+std::string slotKey(int n) { return n == 0 ? "clientID" : "clientID." + std::to_string(n); }
 
 std::optional<std::string> getMeta(const ReadTx& tx, std::string_view key) {
   const auto row = tx.get(metaTable(), key);
@@ -224,8 +336,9 @@ struct OperationFailed : std::runtime_error {
 struct Client::Impl {
   ClientOptions o;
   std::vector<std::reference_wrapper<const Table>> all_tables;
-  std::optional<Schema> schema;
-  std::optional<Database> database;
+  std::shared_ptr<SharedStore> store;
+  Database* database = nullptr;
+  std::unique_ptr<Slot> slot;
   std::string group_id, client_id, profile_id, schema_version;
   mutable std::mutex id_mu;  // client_id (changes on resetLocalState)
   std::string cid() const {
@@ -255,6 +368,11 @@ struct Client::Impl {
   std::map<std::pair<std::string, std::int64_t>, std::shared_future<Outcome>> futures;
   std::map<std::pair<std::string, std::int64_t>, Outcome> push_results;  // what pushes reported
   std::thread loop_thread, ws_thread;
+  // Presence: this client's userInfo (sent by the socket thread when
+  // dirty) and the room's last list. mu.
+  std::optional<json::value> my_presence;
+  bool presence_dirty = false;
+  std::vector<PresenceEntry> room_presence;
   bool started = false;
 
   mutable std::mutex stats_mu;
@@ -270,12 +388,10 @@ struct Client::Impl {
     all_tables.push_back(outboxTable());
     all_tables.push_back(undoTable());
     all_tables.push_back(metaTable());
-    schema = defineSchema(schema_version.empty() ? "client" : schema_version, all_tables);
-    std::filesystem::create_directories(o.data_dir);
-    OpenOptions oo;
-    oo.durability = o.durability;
-    database = Database::open(o.data_dir, *schema, oo);
-    database->ensureSchema();
+    all_tables.push_back(resultTable());
+    store = openStore(o.data_dir, schema_version, all_tables, o.durability);
+    database = &store->database;
+    slot = takeSlot(o.data_dir);
     database->write([&](Tx& tx) {
       auto g = getMeta(tx, "clientGroupID");
       if (!o.client_group_id.empty() && g && *g != o.client_group_id) {
@@ -288,12 +404,26 @@ struct Client::Impl {
         setMeta(tx, "clientGroupID", *g);
       }
       group_id = *g;
-      auto c = getMeta(tx, "clientID");
+      auto c = getMeta(tx, slotKey(slot->number));
       if (!c) {
         c = plasma::newId();
-        setMeta(tx, "clientID", *c);
+        setMeta(tx, slotKey(slot->number), *c);
       }
       client_id = *c;
+      // Before client groups, the per-client counters had no clientID in
+      // their key (slot 0 owned them).
+      if (slot->number == 0) {
+        for (const char* legacy : {"nextMutationID", "pushedMutationID"}) {
+          if (auto v = getMeta(tx, legacy)) {
+            setMeta(tx, std::string(legacy) + "/" + client_id, *v);
+            const auto& m = metaTable();
+            (void)tx.deleteFrom(m).where(eq(m.id, std::string(legacy)));
+          }
+        }
+      }
+      // Push results kept for an earlier run of this slot: their handles are gone.
+      const auto& r = resultTable();
+      (void)tx.deleteFrom(r).where(like(r.id, client_id + "/%"));
     });
     profile_id = o.profile_id.empty() ? "p-" + group_id : o.profile_id;
     offline = o.offline;
@@ -365,7 +495,8 @@ struct Client::Impl {
     auto changes = captureScope(tx, [&] {
       auto body = [&](Tx& inner) {
         inner.setContext(WriteContext{group_id, m.client, m.mid});
-        o.runner(inner, sync::MutatorCallInfo{m.name, args, o.ctx, group_id, m.client, m.mid});
+        const std::any ctx = o.get_context ? o.get_context() : o.ctx;
+        o.runner(inner, sync::MutatorCallInfo{m.name, args, ctx, group_id, m.client, m.mid});
       };
       if (rethrow) {
         body(tx);
@@ -389,7 +520,7 @@ struct Client::Impl {
     std::shared_future<Outcome> future = promise.get_future().share();
     database->write([&](Tx& tx) {
       m.client = cid();
-      m.mid = toInt(getMeta(tx, "nextMutationID"), 1);
+      m.mid = toInt(getMeta(tx, nextKey(m.client)), 1);
       const std::int64_t seq = toInt(getMeta(tx, "seq"), 1);
       m.key = seqKey(seq);
       runPending(tx, m, /*rethrow=*/true);
@@ -400,7 +531,7 @@ struct Client::Impl {
                                   {ob.name, m.name},
                                   {ob.args, m.args},
                                   {ob.ts, m.ts}});
-      setMeta(tx, "nextMutationID", std::to_string(m.mid + 1));
+      setMeta(tx, nextKey(m.client), std::to_string(m.mid + 1));
       setMeta(tx, "seq", std::to_string(seq + 1));
       if (!floor_verified) unverified_keys.insert(m.key);
     });
@@ -543,7 +674,7 @@ struct Client::Impl {
         if (m.client == me) top = std::max(top, m.mid);
       }
       database->write([&](Tx& tx) {
-        if (toInt(getMeta(tx, "pushedMutationID"), 0) < top) setMeta(tx, "pushedMutationID", std::to_string(top));
+        if (toInt(getMeta(tx, pushedKey(me)), 0) < top) setMeta(tx, pushedKey(me), std::to_string(top));
       });
     }
     sync::PushRequest req;
@@ -557,7 +688,7 @@ struct Client::Impl {
       const std::string body = exchange("push", sync::encodePushRequest(o.encoding, req));
       bump(&ClientStats::pushes);
       const sync::PushResponse resp = decode("push", [&] { return sync::decodePushResponse(o.encoding, body); });
-      std::lock_guard l(mu);
+      std::unique_lock l(mu);
       std::set<std::pair<std::string, std::int64_t>> listed;
       for (const auto& r : resp.results) {
         listed.emplace(r.client_id, r.id);
@@ -586,9 +717,105 @@ struct Client::Impl {
           }
         }
       }
+      // Results for the other clients of the group go where their handles
+      // look (resultTable).
+      std::vector<Outcome> foreign;
+      const std::string me = cid();
+      for (auto it = push_results.begin(); it != push_results.end();) {
+        if (it->first.first != me) {
+          foreign.push_back(std::move(it->second));
+          it = push_results.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      l.unlock();
+      storeForeignResults(foreign);
       return true;
     } catch (const OperationFailed&) {
       return false;
+    }
+  }
+
+  static std::string resultKey(const std::string& client, std::int64_t mid) { return client + "/" + seqKey(mid); }
+
+  void storeForeignResults(const std::vector<Outcome>& results) {
+    if (results.empty()) return;
+    const auto& r = resultTable();
+    database->write([&](Tx& tx) {
+      for (const auto& out : results) {
+        const std::string key = resultKey(out.client_id, out.mutation_id);
+        const std::string kind(outcomeKindName(out.kind));
+        if (tx.get(r, key)) {
+          (void)tx.update(r).set({{r.kind, kind}, {r.error, out.error}, {r.message, out.message}}).where(eq(r.id, key));
+        } else {
+          (void)tx.insert(r).values({{r.id, key}, {r.kind, kind}, {r.error, out.error}, {r.message, out.message}});
+        }
+      }
+    });
+  }
+
+  // Resolves the handles of this Client's mutations that left the outbox
+  // without this Client's rebase noticing: another Client of the group (in
+  // this process or another) rebased them away, or reset the store. The
+  // outcome is what a push reported, else Confirmed when the server's
+  // lastMutationID covers the id, else Discarded. sync_mu held.
+  void resolveGone() {
+    std::vector<std::pair<std::string, std::int64_t>> keys;
+    {
+      std::lock_guard l(mu);
+      for (const auto& [key, p] : promises) keys.push_back(key);
+    }
+    if (keys.empty()) return;
+    struct Gone {
+      std::pair<std::string, std::int64_t> key;
+      std::optional<Outcome> stored;
+      std::int64_t lmid = 0;
+    };
+    std::vector<Gone> gone;
+    const auto& r = resultTable();
+    database->read([&](ReadTx& tx) {
+      std::set<std::pair<std::string, std::int64_t>> pending;
+      for (auto& m : readOutbox(tx)) pending.emplace(std::move(m.client), m.mid);
+      for (const auto& key : keys) {
+        if (pending.contains(key)) continue;
+        Gone g{key, std::nullopt, toInt(getMeta(tx, lmidKey(key.first)), 0)};
+        if (const auto row = tx.get(r, resultKey(key.first, key.second))) {
+          const std::string_view kind = row->get(r.kind).value_or("");
+          Outcome out{key.first, key.second, OutcomeKind::Confirmed, std::string(row->get(r.error).value_or("")),
+                      std::string(row->get(r.message).value_or(""))};
+          if (kind == "applied") out.kind = OutcomeKind::Applied;
+          if (kind == "failed") out.kind = OutcomeKind::Failed;
+          g.stored = std::move(out);
+        }
+        gone.push_back(std::move(g));
+      }
+    });
+    if (gone.empty()) return;
+    if (std::any_of(gone.begin(), gone.end(), [](const Gone& g) { return g.stored.has_value(); })) {
+      database->write([&](Tx& tx) {
+        for (const auto& g : gone) {
+          if (g.stored) (void)tx.deleteFrom(r).where(eq(r.id, resultKey(g.key.first, g.key.second)));
+        }
+      });
+    }
+    std::lock_guard l(mu);
+    for (auto& g : gone) {
+      const auto it = promises.find(g.key);
+      if (it == promises.end()) continue;
+      Outcome out;
+      if (const auto pr = push_results.find(g.key); pr != push_results.end()) {
+        out = pr->second;
+        push_results.erase(pr);
+      } else if (g.stored) {
+        out = *g.stored;
+      } else {
+        out = Outcome{g.key.first, g.key.second,
+                      g.key.second <= g.lmid ? OutcomeKind::Confirmed : OutcomeKind::Discarded, {}, {}};
+      }
+      it->second.set_value(out);
+      promises.erase(it);
+      futures.erase(g.key);
     }
   }
 
@@ -602,13 +829,19 @@ struct Client::Impl {
         req.profile_id = profile_id;
         req.client_group_id = group_id;
         req.schema_version = schema_version;
-        const auto c = database->read([&](ReadTx& tx) { return getMeta(tx, "cookie"); });
-        if (c && !c->empty()) req.cookie = static_cast<std::uint64_t>(toInt(c, 0));
+        auto c = database->read([&](ReadTx& tx) { return getMeta(tx, "cookie"); });
+        if (c && c->empty()) c.reset();
+        if (c) req.cookie = static_cast<std::uint64_t>(toInt(c, 0));
         const std::string body = exchange("pull", sync::encodePullRequest(o.encoding, req));
         bump(&ClientStats::pulls);
         sync::WirePullResponse resp = decode("pull", [&] { return sync::decodePullResponse(o.encoding, body); });
-        rebase(resp);
-        if (!resp.more) return true;
+        // Another Client of the group may have rebased meanwhile: then this
+        // answer is relative to a cookie the store left behind; pull again.
+        if (!rebase(resp, c)) continue;
+        if (!resp.more) {
+          resolveGone();
+          return true;
+        }
       }
       return true;
     } catch (const OperationFailed&) {
@@ -698,11 +931,13 @@ struct Client::Impl {
       (void)tx.deleteFrom(outboxTable()).all();
       (void)tx.deleteFrom(undoTable()).all();
       const auto& m = metaTable();
-      for (const char* key : {"cookie", "nextMutationID", "seq", "pushedMutationID"}) {
-        (void)tx.deleteFrom(m).where(eq(m.id, std::string(key)));
+      const std::string old = cid();
+      for (const std::string& key : {std::string("cookie"), std::string("seq"), nextKey(old), pushedKey(old)}) {
+        (void)tx.deleteFrom(m).where(eq(m.id, key));
       }
+      (void)tx.deleteFrom(resultTable()).all();
       const std::string fresh = plasma::newId();
-      setMeta(tx, "clientID", fresh);
+      setMeta(tx, slotKey(slot->number), fresh);
       {
         std::lock_guard l(id_mu);
         client_id = fresh;
@@ -721,7 +956,7 @@ struct Client::Impl {
     std::string me;
     database->write([&](Tx& tx) {
       me = cid();
-      if (id <= toInt(getMeta(tx, "pushedMutationID"), 0)) return;  // may have reached the server
+      if (id <= toInt(getMeta(tx, pushedKey(me)), 0)) return;  // may have reached the server
       auto all = readOutbox(tx);
       const auto target =
           std::find_if(all.begin(), all.end(), [&](const auto& m) { return m.client == me && m.mid == id; });
@@ -738,7 +973,7 @@ struct Client::Impl {
           m.mid -= 1;
         }
       }
-      setMeta(tx, "nextMutationID", std::to_string(toInt(getMeta(tx, "nextMutationID"), 1) - 1));
+      setMeta(tx, nextKey(me), std::to_string(toInt(getMeta(tx, nextKey(me)), 1) - 1));
       replay(tx, all);
       ok = true;
     });
@@ -755,11 +990,25 @@ struct Client::Impl {
     return true;
   }
 
-  void rebase(const sync::WirePullResponse& resp) {
+  // The cookie the store is at; nullopt before the first pull.
+  static std::optional<std::string> storedCookie(const ReadTx& tx) {
+    auto c = getMeta(tx, "cookie");
+    if (c && c->empty()) c.reset();
+    return c;
+  }
+
+  // Applies a pull answer made for `base` (the cookie sent). False, and
+  // nothing written, when the store is no longer at `base`.
+  bool rebase(const sync::WirePullResponse& resp, const std::optional<std::string>& base) {
     std::vector<std::pair<std::pair<std::string, std::int64_t>, Outcome>> resolved;
+    bool stale = false;
     if (resp.patch.empty() && resp.last_mutation_id_changes.empty()) {
       // Nothing to roll back for: only the cookie moves.
       database->write([&](Tx& tx) {
+        if (storedCookie(tx) != base) {
+          stale = true;
+          return;
+        }
         const auto old_cookie = getMeta(tx, "cookie");
         if (!old_cookie || old_cookie->empty() || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie)) {
           setMeta(tx, "cookie", std::to_string(resp.cookie));
@@ -769,11 +1018,20 @@ struct Client::Impl {
           unverified_keys.clear();
         }
       });
-      return;
+      return !stale;
     }
     Renames renamed;
     database->write([&](Tx& tx) {
+      if (storedCookie(tx) != base) {
+        stale = true;
+        return;
+      }
       const auto old_cookie = getMeta(tx, "cookie");
+      // The server's lastMutationIDs, for handles resolved by another
+      // Client's rebase (resolveGone).
+      for (const auto& [client, id] : resp.last_mutation_id_changes) {
+        if (toInt(getMeta(tx, lmidKey(client)), 0) < id) setMeta(tx, lmidKey(client), std::to_string(id));
+      }
       // 1. Roll back every pending mutation: restore the base images.
       undoAll(tx);
       // 2. The server's patch.
@@ -810,7 +1068,7 @@ struct Client::Impl {
       // re-number this client's pending mutations when one collides.
       if (const auto own = resp.last_mutation_id_changes.find(me); own != resp.last_mutation_id_changes.end()) {
         const std::int64_t floor = own->second;
-        const std::int64_t old_next = toInt(getMeta(tx, "nextMutationID"), 1);
+        const std::int64_t old_next = toInt(getMeta(tx, nextKey(me)), 1);
         std::int64_t next = std::max(old_next, floor + 1);
         const bool collide =
             std::any_of(remaining.begin(), remaining.end(), [&](const auto& m) { return m.client == me && m.mid <= floor; });
@@ -827,7 +1085,7 @@ struct Client::Impl {
           }
           next = n;
         }
-        if (next != old_next) setMeta(tx, "nextMutationID", std::to_string(next));
+        if (next != old_next) setMeta(tx, nextKey(me), std::to_string(next));
       }
       if (!resp.more) {
         floor_verified = true;
@@ -839,6 +1097,7 @@ struct Client::Impl {
         setMeta(tx, "cookie", std::to_string(resp.cookie));
       }
     });
+    if (stale) return false;
     bump(&ClientStats::rebases);
     std::lock_guard l(mu);
     rekey(renamed);
@@ -855,6 +1114,7 @@ struct Client::Impl {
       }
       futures.erase(key);
     }
+    return true;
   }
 
   // ---- loop -------------------------------------------------------------------------
@@ -864,21 +1124,85 @@ struct Client::Impl {
     const bool pushed = pushLocked();
     (void)pushed;
     (void)pullLocked();
+    resolveGone();
   }
 
+  // How often the loop looks for commits of other processes on the data
+  // directory (live queries, handles resolved by their rebases).
+  static constexpr auto kWatchInterval = std::chrono::milliseconds(50);
+
   void loop() {
+    auto next_sync = std::chrono::steady_clock::now();
     for (;;) {
+      bool sync_now = false;
       {
         std::unique_lock l(mu);
-        cv.wait_for(l, std::chrono::milliseconds(std::max(1, o.poll_interval_ms)), [&] { return stopping || wake; });
+        const auto until = std::min(next_sync, std::chrono::steady_clock::now() + kWatchInterval);
+        cv.wait_until(l, until, [&] { return stopping || wake; });
         if (stopping) return;
-        wake = false;
+        if (wake || std::chrono::steady_clock::now() >= next_sync) {
+          sync_now = true;
+          wake = false;
+          next_sync = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(1, o.poll_interval_ms));
+        }
       }
-      if (offline || sync_stopped) continue;
+      try {
+        const bool external = database->checkExternalCommits();
+        if (!sync_now && external) {
+          std::unique_lock l(sync_mu, std::try_to_lock);
+          if (l.owns_lock()) resolveGone();
+        }
+      } catch (const std::exception& e) {
+        report(ErrorKind::Storage, std::string("watch: ") + e.what());
+      }
+      if (!sync_now || offline || sync_stopped) continue;
       try {
         syncCycle();
       } catch (const std::exception& e) {
         report(ErrorKind::Storage, std::string("sync: ") + e.what());
+      }
+    }
+  }
+
+  void handleSocketMessage(const std::string& text) {
+    json::value v;
+    try {
+      v = json::parse(text);
+    } catch (const std::exception&) {
+      return;  // not ours to judge: the node speaks JSON
+    }
+    const auto* obj = v.if_object();
+    if (obj == nullptr) return;
+    const auto* type = obj->if_contains("type");
+    if (type == nullptr || !type->is_string()) return;
+    if (type->as_string() == "poke") {
+      bump(&ClientStats::pokes);
+      {
+        std::lock_guard l(mu);
+        wake = true;
+      }
+      cv.notify_all();
+    } else if (type->as_string() == "presence") {
+      std::vector<PresenceEntry> list;
+      if (const auto* clients = obj->if_contains("clients"); clients && clients->is_array()) {
+        for (const auto& c : clients->as_array()) {
+          const auto* co = c.if_object();
+          if (co == nullptr) continue;
+          PresenceEntry e;
+          if (const auto* id = co->if_contains("clientID"); id && id->is_string()) e.client_id = id->as_string();
+          if (const auto* info = co->if_contains("userInfo")) e.user_info = *info;
+          list.push_back(std::move(e));
+        }
+      }
+      {
+        std::lock_guard l(mu);
+        room_presence = list;
+      }
+      if (o.on_presence) {
+        try {
+          o.on_presence(list);
+        } catch (...) {
+        }
       }
     }
   }
@@ -907,29 +1231,40 @@ struct Client::Impl {
         continue;
       }
       try {
-        std::string target = o.base_path + "/ws?clientGroupID=" + group_id + "&clientID=" + cid() + "&presence=off";
+        std::string target = o.base_path + "/ws?clientGroupID=" + group_id + "&clientID=" + cid();
+        if (!o.room.empty()) target += "&room=" + o.room;
+        if (!o.presence) target += "&presence=off";
         for (const auto& [k, v] : o.ws_params) target += "&" + k + "=" + v;
         net::WsClient ws(host, port, target, std::chrono::milliseconds(1000));
         backoff = std::max(1, o.retry.initial_delay_ms);
+        {
+          std::lock_guard l(mu);
+          presence_dirty = my_presence.has_value();  // again on every (re)connect
+        }
+        // A poke that came while the socket was down is lost: pull once now.
+        {
+          std::lock_guard l(mu);
+          wake = true;
+        }
+        cv.notify_all();
         for (;;) {
+          std::optional<std::string> outgoing;
           {
             std::lock_guard l(mu);
             if (stopping) return;
+            if (presence_dirty && my_presence) {
+              outgoing = json::serialize(json::object{{"type", "presence"}, {"userInfo", *my_presence}});
+              presence_dirty = false;
+            }
           }
           if (offline) break;
-          auto msg = ws.readText(std::chrono::milliseconds(100));
+          if (outgoing) ws.sendText(*outgoing);
+          auto msg = ws.readText(std::chrono::milliseconds(20));
           if (!msg) {
             if (!ws.isOpen()) break;
             continue;
           }
-          if (msg->find("\"poke\"") != std::string::npos) {
-            bump(&ClientStats::pokes);
-            {
-              std::lock_guard l(mu);
-              wake = true;
-            }
-            cv.notify_all();
-          }
+          handleSocketMessage(*msg);
         }
       } catch (const std::exception&) {
       }
@@ -998,6 +1333,23 @@ bool Client::flush(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+void Client::setPresence(boost::json::value user_info) {
+  if (!impl_->o.presence) {
+    throw Error(ErrorCode::InvalidArgument, "setPresence: this Client was made with options.presence off");
+  }
+  if (!user_info.is_object() && !user_info.is_null()) {
+    throw Error(ErrorCode::InvalidArgument, "setPresence: userInfo must be a JSON object (or null)");
+  }
+  std::lock_guard l(impl_->mu);
+  impl_->my_presence = std::move(user_info);
+  impl_->presence_dirty = true;
+}
+
+std::vector<PresenceEntry> Client::presence() const {
+  std::lock_guard l(impl_->mu);
+  return impl_->room_presence;
 }
 
 void Client::setOffline(bool offline) {

@@ -20,6 +20,14 @@
 // Threading: mutate, db(), pushOnce, pullOnce, flush may be called from any
 // thread. Sync operations (push, pull + rebase) are serialized by one mutex;
 // local writes are serialized by LMDB's writer lock.
+//
+// Client groups: several Clients may open one data directory — threads of
+// one process (they share one Database, so one's mutations show in the
+// others' live queries at once) or separate processes (LMDB's locks; each
+// process notices the others' commits within ~50 ms and its live queries
+// recompute). Each Client takes a slot (a lock file in the directory) and
+// the clientID persisted for it; they share the store, the outbox and the
+// cookie, and any of them pushes every pending mutation of the group.
 #pragma once
 
 #include <any>
@@ -97,6 +105,11 @@ enum class SchemaMismatchAction {
   Reset,  // resetLocalState(): wipe the local data, new clientID, stop syncing
 };
 
+struct PresenceEntry {
+  std::string client_id;
+  boost::json::value user_info;  // an object, or null until that client sets one
+};
+
 struct ClientOptions {
   // The application's tables; the local schema is these plus the client's
   // internal tables (docs/client.md), under schema_version.
@@ -104,6 +117,10 @@ struct ClientOptions {
   std::string schema_version;
   sync::MutatorRunner runner;  // e.g. sync::runnerFor(mutators)
   std::any ctx;                // handed to local mutator runs
+  // When set, called for every local mutator run (mutate and every replay in
+  // a rebase) and its result is the ctx instead of `ctx` — the original's
+  // getContext, for a ctx that changes (a signed-in user, a clock).
+  std::function<std::any()> get_context;
   std::filesystem::path data_dir;
   Durability durability = Durability::Full;
 
@@ -121,10 +138,18 @@ struct ClientOptions {
   sync::Encoding encoding = sync::Encoding::FlatBuffers;
   int poll_interval_ms = 1000;
   bool websocket = true;  // subscribe to pokes while started
+  // The socket's room (empty: the client group) and whether this client
+  // takes part in the room's presence list (setPresence, presence(),
+  // on_presence). Off by default: a socket out of the lists still gets pokes.
+  std::string room;
+  bool presence = false;
   RetryOptions retry;
   bool offline = false;
   std::size_t max_mutations_per_push = 100;
   std::function<void(const ClientError&)> on_error;
+  // Called on the socket's thread with the room's whole list on every join,
+  // update and leave (presence must be on).
+  std::function<void(const std::vector<PresenceEntry>&)> on_presence;
   SchemaMismatchAction on_schema_mismatch = SchemaMismatchAction::Stay;
 };
 
@@ -198,6 +223,13 @@ class Client {
   void resetLocalState();
   // True after a schema mismatch stopped syncing (see SchemaMismatchAction).
   bool syncStopped() const noexcept;
+
+  // Presence (options.presence must be on, else InvalidArgument): this
+  // client's userInfo — a JSON object, or null to clear — sent now if the
+  // socket is open and again on every reconnect. presence() is the room's
+  // last list (empty before the first).
+  void setPresence(boost::json::value user_info);
+  std::vector<PresenceEntry> presence() const;
 
   void setOffline(bool offline);
   void setEndpoint(std::string host, std::uint16_t port);  // default transport only

@@ -168,6 +168,15 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
   env = lmdb::Env::open(dir, eo);
   openSystemDbis();
   loadCatalog();
+  known_txnid_ = lastTxnId();
+}
+
+// The id of the newest transaction committed to the environment by anyone
+// (this process or another one on the same directory).
+std::uint64_t DatabaseImpl::lastTxnId() const {
+  MDB_envinfo info{};
+  if (mdb_env_info(env.get(), &info) != 0) return 0;
+  return static_cast<std::uint64_t>(info.me_last_txnid);
 }
 
 DatabaseImpl::~DatabaseImpl() {
@@ -311,7 +320,11 @@ void DatabaseImpl::commit(TxnState& s) {
   flushLog(s);
   if (s.head_dirty) s.txn.put(meta, "head", keys::encodeU64(*s.head));
   s.forgetCursors();
+  // Another process may have committed since our last look: this write
+  // transaction took the id after the newest commit.
+  const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(s.txn.get()));
   std::lock_guard order(commit_mu_);  // commits and their notifications stay in order
+  const bool external = known_txnid_ + 1 < txnid;
   try {
     s.txn.commit();
   } catch (const StorageError& e) {
@@ -321,8 +334,35 @@ void DatabaseImpl::commit(TxnState& s) {
     }
     throw;
   }
+  // A commit that wrote no page does not use its id.
+  known_txnid_ = std::max(known_txnid_, lastTxnId() >= txnid ? txnid : txnid - 1);
+  if (external) notifyExternal();
   ++commit_sequence_;
   if (s.capture) notify(s);
+}
+
+bool DatabaseImpl::checkExternalCommits() {
+  std::lock_guard order(commit_mu_);
+  const std::uint64_t last = lastTxnId();
+  if (last <= known_txnid_) return false;
+  known_txnid_ = last;
+  notifyExternal();
+  return true;
+}
+
+// commit_mu_ held.
+void DatabaseImpl::notifyExternal() {
+  ++commit_sequence_;
+  auto event = std::make_shared<CommitEvent>();
+  event->sequence = commit_sequence_;
+  event->external = true;
+  std::vector<Observer> observers;
+  {
+    std::lock_guard lock(observers_mu_);
+    observers = observers_;
+  }
+  const std::shared_ptr<const CommitEvent> shared = event;
+  for (const auto& o : observers) o.fn(shared);
 }
 
 void TxnState::recordChange(const TableSpec* table, std::string_view id, std::optional<OwnedRow> before,
@@ -418,6 +458,8 @@ std::vector<const TableSpec*> CommitEvent::tables() const {
 void CommitSubscription::reset() noexcept {
   if (db_ != nullptr) std::exchange(db_, nullptr)->removeObserver(id_);
 }
+
+bool Database::checkExternalCommits() { return impl_->checkExternalCommits(); }
 
 CommitSubscription Database::onCommit(CommitObserver observer, bool with_snapshot) {
   return CommitSubscription(impl_.get(), impl_->addObserver(std::move(observer), with_snapshot));
@@ -538,7 +580,10 @@ void DatabaseImpl::applyPlan(const MigrationPlan& plan, lmdb::Txn& txn) {
     buildIndex(txn, t, *it);
   }
   txn.put(meta, kCatalogKey, encodeCatalog(plan.next));
+  const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
   txn.commit();
+  std::lock_guard order(commit_mu_);  // ours, not another process's (checkExternalCommits)
+  known_txnid_ = std::max(known_txnid_, txnid);
 }
 
 }  // namespace detail

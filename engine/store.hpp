@@ -226,12 +226,16 @@ class DatabaseImpl {
   std::uint64_t addObserver(CommitObserver observer, bool with_snapshot);
   void removeObserver(std::uint64_t id) noexcept;
   std::uint64_t commitSequence();
+  // Database::checkExternalCommits.
+  bool checkExternalCommits();
   // A snapshot and the sequence number of the commit it shows, taken
   // between commits (events with a larger sequence come after it).
   std::pair<std::uint64_t, std::shared_ptr<const ReadSnapshot>> snapshotNow();
 
  private:
   void notify(TxnState& s);
+  void notifyExternal();
+  std::uint64_t lastTxnId() const;
   struct Observer {
     std::uint64_t id;
     CommitObserver fn;
@@ -243,6 +247,9 @@ class DatabaseImpl {
   std::atomic<std::size_t> observer_count_{0};
   std::uint64_t next_observer_id_ = 1;
   std::uint64_t commit_sequence_ = 0;
+  // The newest LMDB transaction id this process has accounted for (its own
+  // commits and other processes' commits it has noticed). commit_mu_.
+  std::uint64_t known_txnid_ = 0;
 };
 
 }  // namespace plasma::detail

@@ -898,9 +898,12 @@ class LiveHub : public LiveHubBase {
     std::lock_guard lock(mu_);
     std::size_t events = 0;
     for (const auto& i : queue_) events += i.event ? 1 : 0;
-    if (events >= kQueueMax || !e->snapshot) {  // no snapshot: LMDB had no reader slot left
+    // No snapshot: LMDB had no reader slot left, or another process
+    // committed (external: the rows it changed are not known).
+    if (events >= kQueueMax || !e->snapshot || e->external) {
       overflow_ = true;  // coalesce: recompute everything from a fresh snapshot
       std::erase_if(queue_, [](const Item& i) { return i.event != nullptr; });
+      cv_.notify_all();  // the recompute must not wait for the next commit
       return;
     }
     queue_.push_back(Item{e, nullptr, nullptr});

@@ -61,6 +61,10 @@ struct CommitEvent {
   // Set when an observer asked for snapshots — unless LMDB had no reader
   // slot left at that moment (OpenOptions::max_readers): then null.
   std::shared_ptr<const ReadSnapshot> snapshot;
+  // Another process committed to this directory (Database::
+  // checkExternalCommits): `changes` is empty — which rows changed is not
+  // known — and there is no snapshot. Observers re-read what they need.
+  bool external = false;
   // The tables this commit changed (each once).
   std::vector<const TableSpec*> tables() const;
 };

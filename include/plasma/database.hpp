@@ -330,6 +330,16 @@ class Database {
   // Calls `observer` after every commit that changed rows (commit.hpp);
   // with `with_snapshot`, each event carries a snapshot of that commit.
   CommitSubscription onCommit(CommitObserver observer, bool with_snapshot = false);
+  // Several processes may open one directory (LMDB serializes their
+  // writers). Commits made by another process are not seen by this one's
+  // observers as they happen: this notices them (it compares LMDB's newest
+  // transaction id with the ones this process accounted for; a cheap read of
+  // the environment's meta page) and, if there were any, delivers one
+  // CommitEvent with `external` set and no row changes — live queries then
+  // recompute from a fresh snapshot. A commit of this process also notices
+  // (and reports first) the other processes' commits before it. Returns true
+  // when it reported something. The client engine calls it on a short timer.
+  bool checkExternalCommits();
 
   // ---- change log -------------------------------------------------------
   // The newest row_version (0 for an empty log).
