@@ -39,8 +39,12 @@ def gbench_medians(path):
     """run_name -> the median aggregate row (or the median of single runs)."""
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
-        data = json.load(f)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except ValueError as e:
+        print(f"report.py: skipping {path}: not complete JSON ({e})", file=sys.stderr)
+        return {}
     agg, runs = {}, defaultdict(list)
     for b in data.get("benchmarks", []):
         if b.get("error_occurred"):
@@ -475,7 +479,7 @@ def main():
             bases = [b for b in ("sqlite_triggers", "sqlite_triggers_1conn", "sqlite_triggers_busy") if med(w, b)]
             best = max(bases, key=lambda b: med(w, b)) if bases else "sqlite_triggers"
             v = ratio(w, "plasma", best)
-            targets.append((5, f"push, {pushers.replace('pushers', ' pushers').replace('pusher', ' pusher')}, {cls}: plasma / fastest SQLite-triggers variant ({best})",
+            targets.append((5, f"push, {pushers[0]} pusher{'s' if pushers[0] != '1' else ''}, {cls}: plasma / fastest SQLite-triggers variant ({best})",
                             f">= {need}x", v, None if v is None else f"{v:.2f}x", None if v is None else v >= need))
     t_ratio(5, "pull 1,000 changes plasma / sqlite_triggers", "pull1000", "plasma", "sqlite_triggers", 3)
     t_ratio(5, "pull 1,000 changes plasma / raw LMDB scan", "pull1000", "plasma", "lmdb_scan", 0.5)
@@ -656,8 +660,13 @@ def main():
         row("poke to pull p50 / p99 / p999", lambda x: f"{x['poke_to_pull_ms']['p50']:.2f} / {x['poke_to_pull_ms']['p99']:.2f} / {x['poke_to_pull_ms']['p999']:.2f} ms ({x['poke_to_pull_ms']['count']} pushes)")
         row("lost pokes / errors", lambda x: f"{x['lost_pokes']} / {x['errors']}")
         row("node CPU per mutation", lambda x: f"{x.get('node_cpu_us_per_mutation', 0):.1f} us")
-        row("node RSS start / end", lambda x: f"{x.get('node_rss_start_bytes', 0) / 1048576:.0f} / {x.get('node_rss_end_bytes', 0) / 1048576:.0f} MiB")
+        row("node RSS start / end (VmRSS, with LMDB's mapped pages)", lambda x: f"{x.get('node_rss_start_bytes', 0) / 1048576:.0f} / {x.get('node_rss_end_bytes', 0) / 1048576:.0f} MiB")
+        row("node heap start / end (RssAnon)", lambda x: f"{x.get('node_rss_anon_start_bytes', 0) / 1048576:.1f} / {x.get('node_rss_anon_end_bytes', 0) / 1048576:.1f} MiB")
         L.append("")
+        L.append("*Pulled rows* counts patch operations. Each client's incremental pull also carries a `del` for "
+                 "every row another user changed since its cookie (the node sends a `del` for each changed row the "
+                 "caller cannot read, whether or not the caller ever had it), so with 8 users about 7/8 of the "
+                 "operations are such `del`s.\n")
 
     # Growth curves
     L.append("## Growth curves\n")
