@@ -397,6 +397,18 @@ class Simulation {
       if (p.id <= c.acked && !resend_acked) continue;
       req.mutations.push_back(plasma::sync::Mutation{c.id, p.id, p.name, p.args, static_cast<double>(now_)});
     }
+    // A client group pushes its whole outbox: sometimes this push also
+    // carries the pending mutations of the other clients of the group.
+    if (!quiesce_ && rng_.chance(0.3)) {
+      for (const auto& other : clients_) {
+        if (other.group != c.group || other.id == c.id) continue;
+        std::size_t n = 0;
+        for (const auto& p : other.pending) {
+          if (n++ == 5) break;
+          req.mutations.push_back(plasma::sync::Mutation{other.id, p.id, p.name, p.args, static_cast<double>(now_)});
+        }
+      }
+    }
     ++result_.pushes;
     send(i, true, c.push_encoding, plasma::sync::encodePushRequest(c.push_encoding, req));
   }
