@@ -78,7 +78,8 @@ metrics=$(curl -s "http://127.0.0.1:$PORT/metrics" || true)
 echo "$metrics" >"$OUT/metrics.txt"
 kill -0 "$NODE_PID" 2>/dev/null || { echo "soak: the node died" >&2; status=1; }
 
-python3 - "$OUT/soak.json" "$status" <<'PY'
+set +e
+python3 - "$OUT/soak.json" "$status" <<'PY' | tee -a "$OUT/soak.txt"
 import json, sys
 d = json.load(open(sys.argv[1]))
 status = int(sys.argv[2])
@@ -112,3 +113,4 @@ for v in verdicts:
 print("soak: PASS" if ok else "soak: FAIL")
 sys.exit(0 if ok else 1)
 PY
+exit "${PIPESTATUS[0]}"
