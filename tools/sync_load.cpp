@@ -2,7 +2,7 @@
 //
 //   plasma-sync-load [--clients 8] [--seconds 10] [--batch 100] [--encoding json|fbs]
 //                    [--durability full|nometasync] [--port P [--node-pid PID]]
-//                    [--watchers W] [--idle-ws N] [--json FILE]
+//                    [--watchers W] [--idle-ws N] [--no-pull] [--json FILE]
 //
 // Without --port it starts a node (the todo app) in this process on a fresh temporary
 // directory; with --port it loads a running plasma-node (scripts/bench/run.sh starts one and
@@ -20,7 +20,7 @@
 //     group with a WebSocket that pulls on every poke; poke-to-pull latency is the time from a
 //     push being sent to the watcher's pull having returned its mutations (each push counted
 //     once). After the load the watchers must reach the last pushed mutation on pokes alone
-//     within 10 s, else the poke counts as lost.
+//     within 10 s, else the poke counts as lost. --no-pull: the clients only push.
 //  3. Bulk pull: every client pulls its whole group from a null cookie (all pages).
 //
 // Prints a summary; --json writes every figure for scripts/bench/report.py. Exit status 1
@@ -70,6 +70,7 @@ struct Args {
   int node_pid = 0;
   int watchers = -1;  // -1: min(clients, 4)
   int idle_ws = 0;
+  bool no_pull = false;  // clients only push (the push-throughput curve)
   std::string json_out;
 };
 
@@ -77,7 +78,7 @@ struct Args {
   std::cerr << "plasma-sync-load: " << message
             << "\nusage: plasma-sync-load [--clients N] [--seconds S] [--batch N] [--encoding json|fbs]"
                " [--durability full|nometasync] [--port P [--node-pid PID]] [--watchers W] [--idle-ws N]"
-               " [--json FILE]\n";
+               " [--no-pull] [--json FILE]\n";
   std::exit(2);
 }
 
@@ -113,6 +114,8 @@ Args parse(int argc, char** argv) {
       a.watchers = parseInt(f, value(), 0, 1024);
     } else if (f == "--idle-ws") {
       a.idle_ws = parseInt(f, value(), 0, 1000000);
+    } else if (f == "--no-pull") {
+      a.no_pull = true;
     } else if (f == "--json") {
       a.json_out = value();
     } else if (f == "--encoding") {
@@ -540,6 +543,7 @@ int main(int argc, char** argv) {
           }
           ++r.pushes;
           r.mutations += static_cast<std::uint64_t>(args.batch);
+          if (args.no_pull) continue;
           // The pull a polling client makes after its push: GET since its cookie.
           const auto p0 = Clock::now();
           for (;;) {

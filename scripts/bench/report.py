@@ -710,7 +710,8 @@ def main():
             L.append(f"| {n:,} | {v:,.1f} us | {fmt(rr)} us | {(rr / v) if rr else 0:,.0f}x | {fmt(memq)} bytes |")
         L.append("")
     if "push_clients" in charts:
-        L.append("**Push throughput against concurrent clients** (plasma-sync-load, durable node, fresh node per point, "
+        L.append("**Push throughput against concurrent clients** (plasma-sync-load `--no-pull`: each client only pushes "
+                 "batches of 100 mutations back to back; durable node, fresh node per point, "
                  f"median of {max(v['runs'] for v in curve_med.values())} run(s) per point, no watchers).\n")
         L.append(f"![push clients]({charts['push_clients']})\n")
         L.append("| clients | mutations/s | push p50 | push p99 | node CPU per mutation |")

@@ -199,11 +199,11 @@ for durability in full nometasync; do
   cat "$RUN/load-$durability.txt" >&2
   stop_pid "$STARTED_PID"
 done
-log "sync load: push throughput against concurrent clients (${CURVE_CLIENTS[*]}), durable"
+log "sync load: push throughput against concurrent clients (${CURVE_CLIENTS[*]}), push only, durable"
 for rep in $(seq "$CURVE_REPS"); do
   for k in "${CURVE_CLIENTS[@]}"; do
     start_node "curve-$k-$rep" "$BIN"
-    "$LOAD" --port "$STARTED_PORT" --node-pid "$STARTED_PID" --clients "$k" --watchers 0 \
+    "$LOAD" --port "$STARTED_PORT" --node-pid "$STARTED_PID" --clients "$k" --watchers 0 --no-pull \
       --seconds "$CURVE_SECONDS" --json "$RUN/curve-clients-$k-rep$rep.json" >"$RUN/curve-clients-$k-rep$rep.txt" 2>&1 || {
       cat "$RUN/curve-clients-$k-rep$rep.txt" >&2
       die "plasma-sync-load failed (clients $k)"
