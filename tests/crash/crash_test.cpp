@@ -45,6 +45,14 @@ TEST_CASE("crash: kill -9 of the node during pushes loses and duplicates nothing
   CHECK(r.output.find("every check held") != std::string::npos);
 }
 
+TEST_CASE("crash: kill -9 of the node while it compacts its change log", "[crash]") {
+  const Run r = harness("--compact --kills 5 --clients 3 --max-seconds 120 " + seedFlag());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("5 kills") != std::string::npos);
+  CHECK(r.output.find("every check held") != std::string::npos);
+}
+
 TEST_CASE("crash: kill -9 of a client during mutate and rebase keeps its outbox and state", "[crash]") {
   const Run r = harness("--client-crash --kills 10 --max-seconds 120 " + seedFlag());
   INFO(r.output);
