@@ -101,6 +101,11 @@ struct Made {  // one mutation a client made
 
 struct SimClient {
   std::string group, user;
+  // A copy of its directory, and how many mutations it had made then: a
+  // "system crash" in a relaxed durability mode rolls the store back to it.
+  std::optional<fs::path> snapshot;
+  std::size_t made_at_snapshot = 0;
+  bool rolled_back = false;  // the strict per-pull checks assume no rollback
   fs::path dir;
   Encoding encoding = Encoding::FlatBuffers;
   std::size_t max_per_push = 3;
@@ -118,7 +123,7 @@ struct Stashed {
 };
 
 struct Counters {
-  std::uint64_t dropped = 0, lost_answers = 0, duplicated = 0, replayed_late = 0, node_restarts = 0, client_restarts = 0,
+  std::uint64_t rollbacks = 0, dropped = 0, lost_answers = 0, duplicated = 0, replayed_late = 0, node_restarts = 0, client_restarts = 0,
                 compactions = 0, mutations = 0, pulls_ok = 0;
 };
 Counters g_counters;  // totals over the seeds of a test run (this thread only)
@@ -128,7 +133,11 @@ class ClientSim {
   // sabotage_after_push > 0 (tests of the checker): after that many pushes,
   // one `inc` is applied a second time behind the server's back.
   ClientSim(std::uint64_t seed, fs::path dir, int sabotage_after_push = 0)
-      : rng_{std::mt19937_64(seed)}, dir_(std::move(dir)), sabotage_after_push_(sabotage_after_push) {}
+      : rng_{std::mt19937_64(seed)}, dir_(std::move(dir)), sabotage_after_push_(sabotage_after_push) {
+    // One seed in four also rolls client stores back (a system crash in a
+    // relaxed durability mode), which exercises the mutation-id floor.
+    rollbacks_ = seed % 4 == 0;
+  }
 
   std::string run(std::uint64_t* steps_out) {
     std::string failure;
@@ -288,7 +297,7 @@ class ClientSim {
         const bool ok = sim::apply(truth_, user, mu.name, mu.args.as_object());
         CSIM_REQUIRE(ok == (res.outcome == MutationOutcome::Applied),
                      mu.client_id << "/" << mu.id << " " << mu.name << ": server and model disagree (" << res.error << ")");
-        processed_[key] = {r.version, ok};
+        processed_[key] = Processed{r.version, ok, mu.name + " " + json::serialize(mu.args)};
       } else if (res.outcome == MutationOutcome::Skipped) {
         CSIM_REQUIRE(seen, mu.client_id << "/" << mu.id << " skipped, never processed");
       } else if (res.outcome == MutationOutcome::Deferred) {
@@ -332,6 +341,10 @@ class ClientSim {
       sc.partitioned = !sc.partitioned;
       return;
     }
+    if (rollbacks_ && roll >= 75 && roll < 85) {
+      rollback(k);
+      return;
+    }
     if (roll < 75) {  // the app restarts: the client reopens its directory
       for (auto& m : sc.made) {
         if (m.outcome.wait_for(std::chrono::seconds(0)) != std::future_status::ready) m.orphaned = true;
@@ -353,6 +366,34 @@ class ClientSim {
       }
     }
     checkOutbox(sc);
+  }
+
+  // First call: copy the closed store aside. Second: a system crash rolls the
+  // store back to that copy (what NoMetaSync/NoSync may do); the mutations
+  // made since are gone locally (some may be on the server already).
+  void rollback(std::size_t k) {
+    SimClient& sc = clients_[k];
+    for (auto& m : sc.made) {
+      if (m.outcome.wait_for(std::chrono::seconds(0)) != std::future_status::ready) m.orphaned = true;
+    }
+    sc.c.reset();
+    if (!sc.snapshot) {
+      sc.snapshot = sc.dir.string() + ".snap";
+      fs::remove_all(*sc.snapshot);
+      fs::copy(sc.dir, *sc.snapshot, fs::copy_options::recursive);
+      sc.made_at_snapshot = sc.made.size();
+    } else {
+      fs::remove_all(sc.dir);
+      fs::copy(*sc.snapshot, sc.dir, fs::copy_options::recursive);
+      fs::remove_all(*sc.snapshot);
+      sc.snapshot.reset();
+      sc.made.resize(sc.made_at_snapshot);  // what the rolled-back store still has (or had pushed)
+      for (auto& m : sc.made) m.orphaned = true;
+      sc.cookie.reset();
+      sc.rolled_back = true;
+      ++g_counters.rollbacks;
+    }
+    openClient(k);
   }
 
   void mutate(SimClient& sc) {
@@ -420,8 +461,13 @@ class ClientSim {
       CSIM_REQUIRE(it != processed_.end(), sc.id << "/" << o.mutation_id << " resolved "
                                                  << plasma::client::outcomeKindName(o.kind) << " but was never processed");
       using K = plasma::client::OutcomeKind;
-      if (o.kind == K::Applied) CSIM_REQUIRE(it->second.second, sc.id << "/" << o.mutation_id << " resolved Applied, the server failed it");
-      if (o.kind == K::Failed) CSIM_REQUIRE(!it->second.second, sc.id << "/" << o.mutation_id << " resolved Failed, the server applied it");
+      if (o.kind == K::Applied) CSIM_REQUIRE(it->second.applied, sc.id << "/" << o.mutation_id << " resolved Applied, the server failed it");
+      if (o.kind == K::Failed) CSIM_REQUIRE(!it->second.applied, sc.id << "/" << o.mutation_id << " resolved Failed, the server applied it");
+      // The server ran this very mutation under that id (not another one that
+      // re-used the id: that one would be silently lost).
+      const std::string what = m.name + " " + json::serialize(m.args);
+      CSIM_REQUIRE(it->second.what == what, sc.id << "/" << o.mutation_id << " resolved " << plasma::client::outcomeKindName(o.kind)
+                                                  << " for " << what << ", but the server ran " << it->second.what);
       CSIM_REQUIRE(o.kind != K::Discarded, sc.id << "/" << o.mutation_id << " discarded");
     }
     // Handles of a previous instance never resolve (the app restarted), so count
@@ -431,6 +477,7 @@ class ClientSim {
   }
 
   void afterPull(SimClient& sc) {
+    if (sc.rolled_back) return;  // ids may have been re-numbered: checked at resolution and at the end
     const auto cookie = sc.c->cookie();
     CSIM_REQUIRE(cookie.has_value(), sc.id << ": no cookie after a pull");
     if (sc.cookie) CSIM_REQUIRE(*cookie >= *sc.cookie, sc.id << ": cookie went back from " << *sc.cookie << " to " << *cookie);
@@ -441,7 +488,7 @@ class ClientSim {
     // above what the server had processed at that cookie) replayed in order.
     std::int64_t server_lmid = 0;
     for (const auto& [key, v] : processed_) {
-      if (key.first == sc.id && v.first <= *cookie) server_lmid = std::max(server_lmid, key.second);
+      if (key.first == sc.id && v.version <= *cookie) server_lmid = std::max(server_lmid, key.second);
     }
     State expect = sim::visibleTo(at->second, sc.user);
     std::size_t pending = 0;
@@ -488,6 +535,14 @@ class ClientSim {
     CSIM_REQUIRE(readItems(*db_) == truth_, "final: the database differs from the oracle");
     for (auto& sc : clients_) {
       const std::int64_t made = static_cast<std::int64_t>(sc.made.size());
+      if (sc.rolled_back) {
+        const State local = readItems(sc.c->db());
+        CSIM_REQUIRE(local == sim::visibleTo(truth_, sc.user), sc.id << " did not converge after a rollback: " << show(local));
+        for (const auto& m : sc.made) {  // made since the rollback: resolved, each checked against what the server ran
+          CSIM_REQUIRE(m.orphaned || m.checked, sc.id << ": mutation " << m.id << " made after a rollback never resolved");
+        }
+        continue;
+      }
       CSIM_REQUIRE(server_->lastMutationID(sc.group, sc.id) == made,
                    sc.id << ": lastMutationID " << server_->lastMutationID(sc.group, sc.id) << " after " << made << " mutations");
       for (std::int64_t id = 1; id <= made; ++id) CSIM_REQUIRE(processed_.contains({sc.id, id}), sc.id << "/" << id << " lost");
@@ -499,7 +554,7 @@ class ClientSim {
   Rng rng_;
   fs::path dir_;
   int sabotage_after_push_ = 0, pushes_ = 0;
-  bool sabotaged_ = false;
+  bool sabotaged_ = false, rollbacks_ = false;
   int step_ = 0;
   plasma::sync::SyncOptions sync_options_;
   std::unique_ptr<plasma::Database> db_;
@@ -511,7 +566,12 @@ class ClientSim {
   std::vector<std::string> all_ids_;
   State truth_;
   std::map<std::uint64_t, State> versions_;
-  std::map<std::pair<std::string, std::int64_t>, std::pair<std::uint64_t, bool>> processed_;  // -> (version, applied)
+  struct Processed {
+    std::uint64_t version = 0;
+    bool applied = false;
+    std::string what;  // name + args: what ran under this id
+  };
+  std::map<std::pair<std::string, std::int64_t>, Processed> processed_;
 };
 
 std::uint64_t envOr(const char* name, std::uint64_t fallback) {
@@ -556,11 +616,11 @@ TEST_CASE("sim: real clients through a faulty injected transport converge, exact
   const Counters& n = g_counters;
   std::printf("client sim: %llu seeds in %.1f s (%.0f seeds/s), %llu steps: %llu mutations, %llu pulls rebased, "
               "%llu requests dropped, %llu answers lost, %llu duplicated, %llu replayed late, %llu node restarts, "
-              "%llu client restarts, %llu compactions\n",
+              "%llu client restarts, %llu client rollbacks, %llu compactions\n",
               (unsigned long long)count, secs, static_cast<double>(count) / secs, (unsigned long long)steps,
               (unsigned long long)n.mutations, (unsigned long long)n.pulls_ok, (unsigned long long)n.dropped,
               (unsigned long long)n.lost_answers, (unsigned long long)n.duplicated, (unsigned long long)n.replayed_late,
-              (unsigned long long)n.node_restarts, (unsigned long long)n.client_restarts,
+              (unsigned long long)n.node_restarts, (unsigned long long)n.client_restarts, (unsigned long long)n.rollbacks,
               (unsigned long long)n.compactions);
   CHECK(failed == 0);
   if (count >= 100) {  // the schedules did what they claim
@@ -570,6 +630,7 @@ TEST_CASE("sim: real clients through a faulty injected transport converge, exact
     CHECK(n.replayed_late > 0);
     CHECK(n.node_restarts > 0);
     CHECK(n.client_restarts > 0);
+    CHECK(n.rollbacks > 0);
     CHECK(n.compactions > 0);
   }
   std::error_code ec;
