@@ -123,7 +123,7 @@ struct Stashed {
 };
 
 struct Counters {
-  std::uint64_t rollbacks = 0, dropped = 0, lost_answers = 0, duplicated = 0, replayed_late = 0, node_restarts = 0, client_restarts = 0,
+  std::uint64_t rollbacks = 0, hazardous_rollbacks = 0, dropped = 0, lost_answers = 0, duplicated = 0, replayed_late = 0, node_restarts = 0, client_restarts = 0,
                 compactions = 0, mutations = 0, pulls_ok = 0;
 };
 Counters g_counters;  // totals over the seeds of a test run (this thread only)
@@ -387,6 +387,11 @@ class ClientSim {
       fs::copy(*sc.snapshot, sc.dir, fs::copy_options::recursive);
       fs::remove_all(*sc.snapshot);
       sc.snapshot.reset();
+      std::int64_t server_max = 0;
+      for (auto it = processed_.lower_bound({sc.id, 0}); it != processed_.end() && it->first.first == sc.id; ++it) {
+        server_max = std::max(server_max, it->first.second);
+      }
+      if (server_max > static_cast<std::int64_t>(sc.made_at_snapshot)) ++g_counters.hazardous_rollbacks;
       sc.made.resize(sc.made_at_snapshot);  // what the rolled-back store still has (or had pushed)
       for (auto& m : sc.made) m.orphaned = true;
       sc.cookie.reset();
@@ -616,11 +621,11 @@ TEST_CASE("sim: real clients through a faulty injected transport converge, exact
   const Counters& n = g_counters;
   std::printf("client sim: %llu seeds in %.1f s (%.0f seeds/s), %llu steps: %llu mutations, %llu pulls rebased, "
               "%llu requests dropped, %llu answers lost, %llu duplicated, %llu replayed late, %llu node restarts, "
-              "%llu client restarts, %llu client rollbacks, %llu compactions\n",
+              "%llu client restarts, %llu client rollbacks (%llu behind the server), %llu compactions\n",
               (unsigned long long)count, secs, static_cast<double>(count) / secs, (unsigned long long)steps,
               (unsigned long long)n.mutations, (unsigned long long)n.pulls_ok, (unsigned long long)n.dropped,
               (unsigned long long)n.lost_answers, (unsigned long long)n.duplicated, (unsigned long long)n.replayed_late,
-              (unsigned long long)n.node_restarts, (unsigned long long)n.client_restarts, (unsigned long long)n.rollbacks,
+              (unsigned long long)n.node_restarts, (unsigned long long)n.client_restarts, (unsigned long long)n.rollbacks, (unsigned long long)n.hazardous_rollbacks,
               (unsigned long long)n.compactions);
   CHECK(failed == 0);
   if (count >= 100) {  // the schedules did what they claim
@@ -631,6 +636,7 @@ TEST_CASE("sim: real clients through a faulty injected transport converge, exact
     CHECK(n.node_restarts > 0);
     CHECK(n.client_restarts > 0);
     CHECK(n.rollbacks > 0);
+    CHECK(n.hazardous_rollbacks > 0);  // rolled back below ids the server had processed
     CHECK(n.compactions > 0);
   }
   std::error_code ec;
