@@ -506,12 +506,17 @@ int runClientChild(const Args& a, std::uint64_t seed) {
     const auto roll = rng() % 10;
     if (roll < 6) {
       const std::string id = c.newId();
+      say("op mutate");
       (void)c.mutate("createTodo", json::object{{"id", id}, {"title", "x"}, {"updatedAt", i}});
       say("did " + id);
     } else if (roll < 8) {
+      say("op push");
       (void)c.pushOnce();
+      say("done");
     } else {
-      (void)c.pullOnce();
+      say("op pull");
+      (void)c.pullOnce();  // pulls every page and rebases in one transaction
+      say("done");
     }
   }
   return 0;
@@ -602,6 +607,8 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
   const std::string exe(self, static_cast<std::size_t>(n));
   std::mt19937_64 rng(seed);
   std::set<std::string> did;  // mutate returned for these
+  std::map<std::string, int> killed_in;  // the operation each kill interrupted
+  std::string current_op;               // started and not finished (per the child's last lines)
   std::string group, client;
   std::size_t last_have = 0;
   auto life = [&](int k, bool final_life) -> std::set<std::string> {
@@ -609,6 +616,7 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
                                "--seed", std::to_string(seed + static_cast<std::uint64_t>(k))};
     if (final_life) a.push_back("--final");
     Child child(a);
+    current_op.clear();
     std::set<std::string> have;
     bool ready = false;
     const auto handle = [&](const std::string& l) {
@@ -634,8 +642,13 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
         }
         last_have = have.size();
         have.clear();
+      } else if (l.starts_with("op ")) {
+        current_op = l.substr(3);
+      } else if (l == "done") {
+        current_op.clear();
       } else if (l.starts_with("did ")) {
         did.insert(l.substr(4));
+        current_op.clear();
       } else if (l.starts_with("error ")) {
         violation("life " + std::to_string(k) + ": the client reported " + l.substr(6));
       } else if (l == "final ok") {
@@ -664,6 +677,7 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
     }
     child.kill9();
     while (auto l = child.line(1s)) handle(*l);  // what it wrote before it died
+    ++killed_in[current_op.empty() ? "between operations" : "in " + (current_op == "pull" ? "pull+rebase" : current_op)];
     return have;
   };
   int kills = 0;
@@ -674,6 +688,9 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
       std::fflush(stdout);
     }
   }
+  std::string where;
+  for (const auto& [op, n] : killed_in) where += (where.empty() ? "" : ", ") + std::to_string(n) + " " + op;
+  std::printf("client kills: %s\n", where.c_str());
   const std::set<std::string> final_have = life(kills, true);
   for (const auto& id : did) {
     if (!final_have.contains(id)) {
