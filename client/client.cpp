@@ -179,6 +179,7 @@ std::shared_ptr<SharedStore> openStore(const std::filesystem::path& dir, const s
   Schema schema = defineSchema(version.empty() ? "client" : version, tables);
   OpenOptions oo;
   oo.durability = durability;
+  oo.change_log = false;  // a client store serves no pulls: nothing to log
   Database db = Database::open(dir, schema, oo);
   db.ensureSchema();
   auto store = std::make_shared<SharedStore>(SharedStore{std::move(signature), std::move(schema), std::move(db)});
@@ -449,6 +450,22 @@ struct Client::Impl {
       } catch (...) {
       }
     }
+  }
+
+  // A table's depth in the foreign-key graph: 0 without references, else
+  // one more than the deepest table it references (self-references and
+  // cycles are cut).
+  int tableRank(const std::string& name) const {
+    std::function<int(const std::string&, int)> rank = [&](const std::string& n, int depth) -> int {
+      const Table* t = userTable(n);
+      if (t == nullptr || depth > 16) return 0;
+      int r = 0;
+      for (const auto& c : t->spec().columns) {
+        if (c.ref && c.ref->table != n) r = std::max(r, 1 + rank(c.ref->table, depth + 1));
+      }
+      return r;
+    };
+    return rank(name, 0);
   }
 
   const Table* userTable(std::string_view name) const {
@@ -849,15 +866,6 @@ struct Client::Impl {
     }
   }
 
-  json::object rowJson(const Table& t, const sync::WirePatchOp& op) {
-    if (o.encoding == sync::Encoding::Json) return op.value;
-    detail::BoundTable& bt = database->impl().table(t);
-    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(op.row_bytes.data()),
-                                              op.row_bytes.size());
-    detail::verifyRow(*bt.layout, bytes);
-    return OwnedRow(bt.layout, op.id, op.row_bytes).toJson();
-  }
-
   // Restores every base image (the app tables become the base) and clears
   // the undo table.
   void undoAll(Tx& tx) {
@@ -870,6 +878,16 @@ struct Client::Impl {
     tx.scan(u, [&](const RowView& r) {
       undo.push_back(Undo{std::string(r.get(u.tbl).value_or("")), std::string(r.get(u.rid).value_or("")),
                           std::string(r.get(u.before).value_or("")), r.get(u.existed).value_or(0) != 0});
+    });
+    // Foreign keys: restore base rows parents first, then delete rows the
+    // pending mutations created children first. A restored base row only
+    // references base rows (untouched or restored before it), and a created
+    // row is deleted after every base row that a pending mutation pointed at
+    // it has been restored away from it.
+    std::stable_sort(undo.begin(), undo.end(), [&](const Undo& a, const Undo& b) {
+      if (a.existed != b.existed) return a.existed;
+      const int ra = tableRank(a.table), rb = tableRank(b.table);
+      return a.existed ? ra < rb : ra > rb;
     });
     for (const auto& e : undo) {
       const Table* t = userTable(e.table);
@@ -1043,7 +1061,12 @@ struct Client::Impl {
         const Table* t = userTable(op.table);
         if (t == nullptr) continue;  // a table this client does not know
         if (op.op == sync::PatchOpKind::Put) {
-          putRow(tx, *t, op.id, rowJson(*t, op));
+          if (o.encoding == sync::Encoding::Json) {
+            putRow(tx, *t, op.id, op.value);
+          } else {  // the stored bytes, verified by the engine
+            (void)tx.putRow(*t, op.id,
+                            {reinterpret_cast<const std::uint8_t*>(op.row_bytes.data()), op.row_bytes.size()});
+          }
         } else {
           deleteRow(tx, *t, op.id);
         }

@@ -239,7 +239,7 @@ void DatabaseImpl::bind(const Catalog& catalog, lmdb::Txn& txn, bool create) {
     assert(ct != nullptr);
     auto bt = std::make_unique<BoundTable>();
     bt->spec = &spec;
-    bt->logged = !spec.options.change_log_suppressed;
+    bt->logged = options.change_log && !spec.options.change_log_suppressed;
     auto layout = std::make_shared<RowLayout>();
     layout->spec = &spec;
     for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {

@@ -403,6 +403,32 @@ WriteResult InsertStatement::values(const std::vector<RowInput>& rows) {
   });
 }
 
+WriteResult Tx::putRow(const Table& table, std::string_view id, std::span<const std::uint8_t> row) {
+  detail::TxnState& s = state();
+  return detail::guarded(s, [&] {
+    detail::BoundTable& t = s.db.table(table);
+    const std::string key(id);
+    if (key.empty()) throw Error(ErrorCode::InvalidArgument, "putRow: table '" + t.spec->name + "': empty id");
+    detail::verifyRow(*t.layout, row);
+    const auto current = s.db.get(s, t, key);
+    if (current && current->bytes().size() == row.size() &&
+        std::equal(row.begin(), row.end(), current->bytes().begin())) {
+      return WriteResult{0, 0};
+    }
+    const RowView view(t.layout.get(), row.data(), row.size(), key);
+    std::vector<Value> values = detail::decodeRow(view);
+    detail::Provided provided(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) provided[i] = std::move(values[i]);
+    detail::Writer w(s);
+    if (current) {
+      w.update(t, key, provided);
+    } else {
+      w.insert(t, std::move(provided));
+    }
+    return WriteResult{1, 0};
+  });
+}
+
 WriteResult InsertStatement::values(const boost::json::object& row) {
   detail::TxnState& s = tx_->state();
   return detail::guarded(s, [&] {

@@ -66,6 +66,10 @@ struct OpenOptions {
   // Rows are always verified before they are written; this guards against
   // a damaged file at the cost of ~15 ns per row.
   bool verify_rows_on_read = false;
+  // Keep the change log (row_version, changesSince, pulls). A store that
+  // never serves pulls — the client engine's local store — turns it off:
+  // writes then append nothing and the log does not grow.
+  bool change_log = true;
 };
 
 // Who a write is for: recorded in every change-log entry it appends.
@@ -262,6 +266,14 @@ class Tx : public ReadTx {
   // and the exception propagates, leaving this transaction usable; if it
   // returns, its writes become part of this transaction. Savepoints nest.
   void savepoint(const std::function<void(Tx&)>& fn);
+
+  // Writes a whole row given as its stored FlatBuffers bytes (as a pull
+  // carries them): the bytes are verified against the table's layout, then
+  // the row is inserted, or replaces every column of the row with this id
+  // (unchanged bytes: nothing is written). Indexes, constraints, the change
+  // log and commit observers see an ordinary insert or update. Returns
+  // rows_affected 1 when it wrote.
+  WriteResult putRow(const Table& table, std::string_view id, std::span<const std::uint8_t> row);
 };
 
 class Database {
