@@ -6,7 +6,7 @@
 //                        [--max-seconds 600] [--durability full|nometasync]
 //                        [--data DIR] [--keep] [--sabotage] [--compact]
 //   plasma-crash-harness --client-crash [--kills 50] [--seed S]
-//   plasma-crash-harness --faults [--rounds 10] [--round-ms 1000] [--seed S]
+//   plasma-crash-harness --faults [--rounds 10] [--round-ms 1000] [--node-kills 0] [--seed S]
 //
 // --client-crash kills a real plasma::client::Client process (this binary
 // with --client-child) instead, at random moments of its mutate / pushOnce /
@@ -15,7 +15,9 @@
 // clientID, reports no non-retryable error, and that after a final flush the
 // node holds each of its mutations exactly once (lastMutationID == todos).
 // --faults does not kill: raw pushers and two real Clients talk to the node
-// through tools/fault_proxy.hpp, with a new seeded fault profile per round.
+// through tools/fault_proxy.hpp, with a new seeded fault profile per round;
+// with --node-kills N the node is also kill -9'd (and restarted on its
+// directory, the proxy following it) at a random moment of the first N rounds.
 //
 // Each client is a raw protocol client (net::HttpClient + the sync codec, its
 // own clientGroupID and clientID, JSON or FlatBuffers per request) that
@@ -108,6 +110,7 @@ struct Args {
   bool faults = false;
   int rounds = 10;
   int round_ms = 1000;
+  int node_kills = 0;  // --faults: kill -9 and restart the node in this many rounds
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -115,7 +118,7 @@ struct Args {
             << "\nusage: plasma-crash-harness [--node PATH] [--kills N] [--clients N] [--seed S] [--max-seconds N]"
                 " [--durability full|nometasync] [--data DIR] [--keep] [--sabotage] [--compact]\n"
                "       plasma-crash-harness --client-crash [--kills N] [--seed S]\n"
-               "       plasma-crash-harness --faults [--rounds N] [--round-ms MS] [--clients N] [--seed S]\n";
+               "       plasma-crash-harness --faults [--rounds N] [--round-ms MS] [--node-kills N] [--clients N] [--seed S]\n";
   std::exit(2);
 }
 
@@ -154,6 +157,7 @@ Args parse(int argc, char** argv) {
     else if (f == "--client-child") a.child_port = static_cast<int>(number(f, value(), 1, 65535));
     else if (f == "--final") a.child_final = true;
     else if (f == "--faults") a.faults = true;
+    else if (f == "--node-kills") a.node_kills = static_cast<int>(number(f, value(), 0, 100000));
     else if (f == "--rounds") a.rounds = static_cast<int>(number(f, value(), 1, 100000));
     else if (f == "--round-ms") a.round_ms = static_cast<int>(number(f, value(), 10, 600000));
     else if (f == "--help") usage("help");
@@ -839,6 +843,7 @@ int runFaults(const Args& args, std::uint64_t seed) {
   }
 
   std::mt19937_64 rng(seed);
+  int node_kills = 0;
   for (int round = 0; round < args.rounds; ++round) {
     plasma_tools::FaultProfile f;
     auto pick = [&](double max) { return max * static_cast<double>(rng() % 101) / 100.0; };
@@ -874,6 +879,13 @@ int runFaults(const Args& args, std::uint64_t seed) {
           std::this_thread::sleep_for(std::chrono::milliseconds(2 + r() % 20));
         }
       });
+    }
+    if (round < args.node_kills) {  // the node dies mid-round; the proxy points at its successor
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % static_cast<std::uint64_t>(args.round_ms)));
+      node.kill9();
+      node.start();
+      proxy.setUpstream(node.port());
+      ++node_kills;
     }
     std::this_thread::sleep_until(round_end);
     stop = true;
@@ -999,8 +1011,9 @@ int runFaults(const Args& args, std::uint64_t seed) {
   }
   reals.clear();
   const double secs = std::chrono::duration<double>(Clock::now() - started).count();
-  std::printf("plasma-crash-harness --faults: %d rounds in %.1f s; %llu raw mutations acknowledged; %s\n", args.rounds,
-              secs, (unsigned long long)mutations, violated() ? "VIOLATIONS" : "every check held");
+  std::printf("plasma-crash-harness --faults: %d rounds (%d with a node kill -9) in %.1f s; %llu raw mutations "
+              "acknowledged; %s\n",
+              args.rounds, node_kills, secs, (unsigned long long)mutations, violated() ? "VIOLATIONS" : "every check held");
   if (!args.keep && !violated()) fs::remove_all(dir, ec);
   if (violated()) {
     std::printf("replay: plasma-crash-harness --faults --seed %llu --rounds %d\n", (unsigned long long)seed, args.rounds);

@@ -73,7 +73,7 @@ TEST_CASE("crash: the harness reports a row deleted behind the node's back", "[c
 TEST_CASE("faults: drops, resets, truncations, duplicates and delayed pokes through the fault proxy", "[faults]") {
   // Raw protocol clients and two real Clients (sync loop, WebSocket pokes)
   // through tools/fault_proxy.hpp; a new seeded fault profile per round.
-  const Run r = harness("--faults --rounds 3 --round-ms 700 --clients 3 " + seedFlag());
+  const Run r = harness("--faults --rounds 3 --round-ms 700 --node-kills 2 --clients 3 " + seedFlag());
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK(r.output.find("every check held") != std::string::npos);
