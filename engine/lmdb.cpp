@@ -2,6 +2,7 @@
 #include "engine/lmdb.hpp"
 
 #include <cassert>
+#include <cerrno>
 #include <system_error>
 
 namespace plasma {
@@ -34,6 +35,38 @@ std::string describe(int rc) {
     default:
       return mdb_strerror(rc);
   }
+}
+
+// A failure inside a write transaction, naming the database directory; a
+// full map also names the map size and how to grow it.
+[[noreturn]] void throwTxnError(MDB_env* env, int rc, std::string_view what) {
+  const char* path = nullptr;
+  const std::string dir = env != nullptr && mdb_env_get_path(env, &path) == MDB_SUCCESS && path != nullptr
+                              ? std::string(path)
+                              : std::string("?");
+  if (rc == MDB_MAP_FULL) {
+    MDB_envinfo info{};
+    std::string size = "?";
+    if (env != nullptr && mdb_env_info(env, &info) == MDB_SUCCESS) {
+      const std::size_t bytes = info.me_mapsize;
+      size = bytes % (std::size_t{1} << 20) == 0 ? std::to_string(bytes >> 20) + " MiB"
+                                                 : std::to_string(bytes) + " bytes";
+    }
+    throw StorageError(rc, std::string(what) + " in " + dir + ": the database map is full at " + size +
+                               "; nothing of this transaction was written. Grow it by reopening with a larger "
+                               "OpenOptions::map_size_bytes (plasma-node: --map-size-mb)");
+  }
+  std::string message = std::string(what) + " in " + dir + ": " + describe(rc);
+  if (rc == EIO || rc == ENOSPC || rc == EFBIG || rc == EDQUOT) {
+    // LMDB reports a short write (a full disk) as EIO.
+    message += " (the disk may be full or failing; nothing of this transaction was committed: free space, then "
+               "reopen the database)";
+  }
+  throw StorageError(rc, message);
+}
+
+void checkTxn(MDB_txn* txn, int rc, std::string_view what) {
+  if (rc != MDB_SUCCESS) throwTxnError(txn != nullptr ? mdb_txn_env(txn) : nullptr, rc, what);
 }
 
 }  // namespace
@@ -120,7 +153,9 @@ void Txn::commit() {
   // mdb_txn_commit frees the transaction even when it fails: give up the
   // handle first so the destructor cannot abort a freed transaction.
   MDB_txn* txn = std::exchange(txn_, nullptr);
-  check(mdb_txn_commit(txn), "committing");
+  MDB_env* env = mdb_txn_env(txn);
+  const int rc = mdb_txn_commit(txn);
+  if (rc != MDB_SUCCESS) throwTxnError(env, rc, "committing");
 }
 
 void Txn::abort() noexcept {
@@ -141,7 +176,7 @@ std::optional<MDB_dbi> Txn::openDbi(const std::string& name, unsigned flags, boo
   MDB_dbi dbi = 0;
   const int rc = mdb_dbi_open(txn_, name.empty() ? nullptr : name.c_str(), flags | (create ? MDB_CREATE : 0u), &dbi);
   if (rc == MDB_NOTFOUND) return std::nullopt;
-  check(rc, "opening sub-database '" + name + "'");
+  checkTxn(txn_, rc, "opening sub-database '" + name + "'");
   return dbi;
 }
 
@@ -159,7 +194,7 @@ bool Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigne
   MDB_val v = toVal(value);
   const int rc = mdb_put(txn_, dbi, &k, &v, flags);
   if (rc == MDB_KEYEXIST) return false;
-  check(rc, "writing");
+  checkTxn(txn_, rc, "writing");
   return true;
 }
 
@@ -169,11 +204,11 @@ bool Txn::del(MDB_dbi dbi, std::string_view key, const std::string_view* value) 
   if (value != nullptr) v = toVal(*value);
   const int rc = mdb_del(txn_, dbi, &k, value != nullptr ? &v : nullptr);
   if (rc == MDB_NOTFOUND) return false;
-  check(rc, "deleting");
+  checkTxn(txn_, rc, "deleting");
   return true;
 }
 
-void Txn::clear(MDB_dbi dbi) { check(mdb_drop(txn_, dbi, 0), "emptying a sub-database"); }
+void Txn::clear(MDB_dbi dbi) { checkTxn(txn_, mdb_drop(txn_, dbi, 0), "emptying a sub-database"); }
 
 std::uint64_t Txn::entries(MDB_dbi dbi) const {
   MDB_stat st;
@@ -215,7 +250,7 @@ bool Cursor::seekPair(std::string_view key, std::string_view value) {
   return move(MDB_GET_BOTH);
 }
 
-void Cursor::del() { check(mdb_cursor_del(cur_, 0), "deleting at a cursor"); }
+void Cursor::del() { checkTxn(mdb_cursor_txn(cur_), mdb_cursor_del(cur_, 0), "deleting at a cursor"); }
 
 std::size_t Cursor::dupCount() const {
   std::size_t n = 0;
