@@ -385,6 +385,12 @@ struct Client::Impl {
     if (!o.runner) throw Error(ErrorCode::InvalidArgument, "client: options.runner is required");
     if (o.data_dir.empty()) throw Error(ErrorCode::InvalidArgument, "client: options.data_dir is required");
     schema_version = o.schema_version;
+    // With Durability::Full nextMutationID never goes back (every mutate is
+    // synced before it returns), so ids made before this session's first
+    // pull cannot collide with confirmed ones: there is no floor to learn.
+    // (Treating them as unverified is harmful in a client group: another
+    // member may push them; they were then re-numbered and run again.)
+    floor_verified = o.durability == Durability::Full;
     all_tables = o.tables;
     all_tables.push_back(outboxTable());
     all_tables.push_back(undoTable());
