@@ -5,7 +5,7 @@
 //   plasma-crash-harness [--node PATH] [--kills 50] [--clients 4] [--seed S]
 //                        [--max-seconds 600] [--durability full|nometasync]
 //                        [--data DIR] [--keep] [--sabotage] [--compact]
-//   plasma-crash-harness --client-crash [--kills 50] [--seed S]
+//   plasma-crash-harness --client-crash [--kills 50] [--group-size 1] [--seed S]
 //   plasma-crash-harness --faults [--rounds 10] [--round-ms 1000] [--node-kills 0] [--seed S]
 //
 // --client-crash kills a real plasma::client::Client process (this binary
@@ -14,6 +14,8 @@
 // every todo whose mutate returned is still in its store, that it keeps its
 // clientID, reports no non-retryable error, and that after a final flush the
 // node holds each of its mutations exactly once (lastMutationID == todos).
+// With --group-size N, N processes open the directory at once (a client
+// group sharing the store and outbox), each killed at its own moment.
 // --faults does not kill: raw pushers and two real Clients talk to the node
 // through tools/fault_proxy.hpp, with a new seeded fault profile per round;
 // with --node-kills N the node is also kill -9'd (and restarted on its
@@ -111,13 +113,14 @@ struct Args {
   int rounds = 10;
   int round_ms = 1000;
   int node_kills = 0;  // --faults: kill -9 and restart the node in this many rounds
+  int group_size = 1;  // --client-crash: processes opening the client directory at once (a client group)
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "plasma-crash-harness: " << why
             << "\nusage: plasma-crash-harness [--node PATH] [--kills N] [--clients N] [--seed S] [--max-seconds N]"
                 " [--durability full|nometasync] [--data DIR] [--keep] [--sabotage] [--compact]\n"
-               "       plasma-crash-harness --client-crash [--kills N] [--seed S]\n"
+               "       plasma-crash-harness --client-crash [--kills N] [--group-size N] [--seed S]\n"
                "       plasma-crash-harness --faults [--rounds N] [--round-ms MS] [--node-kills N] [--clients N] [--seed S]\n";
   std::exit(2);
 }
@@ -157,6 +160,7 @@ Args parse(int argc, char** argv) {
     else if (f == "--client-child") a.child_port = static_cast<int>(number(f, value(), 1, 65535));
     else if (f == "--final") a.child_final = true;
     else if (f == "--faults") a.faults = true;
+    else if (f == "--group-size") a.group_size = static_cast<int>(number(f, value(), 1, 8));
     else if (f == "--node-kills") a.node_kills = static_cast<int>(number(f, value(), 0, 100000));
     else if (f == "--rounds") a.rounds = static_cast<int>(number(f, value(), 1, 100000));
     else if (f == "--round-ms") a.round_ms = static_cast<int>(number(f, value(), 10, 600000));
@@ -506,12 +510,30 @@ int runClientChild(const Args& a, std::uint64_t seed) {
     return ok ? 0 : 1;
   }
   std::mt19937_64 rng(seed);
+  // A createTodo of a fresh id can only fail if it ran twice: report any.
+  std::vector<std::pair<std::string, std::shared_future<plasma::client::Outcome>>> handles;
+  auto reportOutcomes = [&] {
+    for (auto it = handles.begin(); it != handles.end();) {
+      if (it->second.wait_for(0s) != std::future_status::ready) {
+        ++it;
+        continue;
+      }
+      const auto o = it->second.get();
+      if (o.kind == plasma::client::OutcomeKind::Failed || o.kind == plasma::client::OutcomeKind::Discarded) {
+        say("error outcome " + std::string(plasma::client::outcomeKindName(o.kind)) + " for " + it->first + " as " +
+            o.client_id + "/" + std::to_string(o.mutation_id) + ": " + o.error + " " + o.message);
+      }
+      it = handles.erase(it);
+    }
+  };
   for (int i = 0; i < 20000; ++i) {
     const auto roll = rng() % 10;
+    reportOutcomes();
     if (roll < 6) {
       const std::string id = c.newId();
       say("op mutate");
-      (void)c.mutate("createTodo", json::object{{"id", id}, {"title", "x"}, {"updatedAt", i}});
+      auto h = c.mutate("createTodo", json::object{{"id", id}, {"title", "x"}, {"updatedAt", i}});
+      handles.emplace_back(id, h.outcome);
       say("did " + id);
     } else if (roll < 8) {
       say("op push");
@@ -612,77 +634,99 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::set<std::string> did;  // mutate returned for these
   std::map<std::string, int> killed_in;  // the operation each kill interrupted
-  std::string current_op;               // started and not finished (per the child's last lines)
-  std::string group, client;
+  std::string group;
+  std::set<std::string> clients;  // the clientIDs seen (one per slot of the directory)
   std::size_t last_have = 0;
-  auto life = [&](int k, bool final_life) -> std::set<std::string> {
-    std::vector<std::string> a{exe, "--client-child", std::to_string(node.port()), "--data", (dir / "client").string(),
-                               "--seed", std::to_string(seed + static_cast<std::uint64_t>(k))};
-    if (final_life) a.push_back("--final");
-    Child child(a);
-    current_op.clear();
+  const std::size_t group_size = static_cast<std::size_t>(std::max(1, args.group_size));
+  struct Proc {
+    std::unique_ptr<Child> child;
     std::set<std::string> have;
-    bool ready = false;
-    const auto handle = [&](const std::string& l) {
+    bool ready = false, killed = false;
+    std::string op;  // started and not finished (per its last lines)
+    Clock::time_point kill_at;
+  };
+  auto life = [&](int k, bool final_life) -> std::set<std::string> {
+    // Every process of a life opens the same directory (a client group when
+    // there are several); each is killed at its own random moment.
+    std::vector<Proc> procs(final_life ? 1 : group_size);
+    for (std::size_t i = 0; i < procs.size(); ++i) {
+      std::vector<std::string> a{exe, "--client-child", std::to_string(node.port()), "--data", (dir / "client").string(),
+                                 "--seed", std::to_string(seed + static_cast<std::uint64_t>(k) * 16 + i)};
+      if (final_life) a.push_back("--final");
+      procs[i].child = std::make_unique<Child>(a);
+    }
+    const auto handle = [&](Proc& p, const std::string& l) {
       if (l.starts_with("open ")) {
         std::istringstream in(l.substr(5));
         std::string g, c;
         std::size_t pending = 0;
         in >> g >> c >> pending;
-        if (!group.empty() && (g != group || c != client)) {
-          violation("life " + std::to_string(k) + ": the client came back as " + g + "/" + c + ", was " + group + "/" + client);
-        }
+        if (!group.empty() && g != group) violation("life " + std::to_string(k) + ": client group " + g + ", was " + group);
         group = g;
-        client = c;
+        if (!clients.contains(c)) {
+          if (clients.size() >= group_size) {
+            violation("life " + std::to_string(k) + ": a restarted client came back with a new clientID " + c);
+          }
+          clients.insert(c);
+        }
       } else if (l.starts_with("have ")) {
-        have.insert(l.substr(5));
+        p.have.insert(l.substr(5));
       } else if (l == "ready") {
-        ready = true;
+        p.ready = true;
         for (const auto& id : did) {
-          if (!have.contains(id)) {
+          if (!p.have.contains(id)) {
             violation("life " + std::to_string(k) + ": todo " + id + " whose mutate returned is gone from the local store");
             break;
           }
         }
-        last_have = have.size();
-        have.clear();
+        last_have = p.have.size();
+        p.have.clear();
       } else if (l.starts_with("op ")) {
-        current_op = l.substr(3);
+        p.op = l.substr(3);
       } else if (l == "done") {
-        current_op.clear();
+        p.op.clear();
       } else if (l.starts_with("did ")) {
         did.insert(l.substr(4));
-        current_op.clear();
+        p.op.clear();
       } else if (l.starts_with("error ")) {
         violation("life " + std::to_string(k) + ": the client reported " + l.substr(6));
-      } else if (l == "final ok") {
       } else if (l == "final failed") {
         violation("final: the client could not flush");
       }
     };
-    while (!ready) {
-      auto l = child.line(30s);
-      if (!l) {
-        violation("life " + std::to_string(k) + ": the client did not open");
-        return {};
+    for (auto& p : procs) {
+      while (!p.ready) {
+        auto l = p.child->line(30s);
+        if (!l) {
+          violation("life " + std::to_string(k) + ": the client did not open");
+          return {};
+        }
+        handle(p, *l);
       }
-      handle(*l);
     }
     if (final_life) {
-      while (auto l = child.line(120s)) handle(*l);
-      const int status = child.wait();
+      Proc& p = procs[0];
+      while (auto l = p.child->line(120s)) handle(p, *l);
+      const int status = p.child->wait();
       if (status != 0) violation("final: the client exited " + std::to_string(status));
-      return have;
+      return p.have;
     }
-    const auto kill_at = Clock::now() + std::chrono::milliseconds(5 + rng() % 200);
-    while (Clock::now() < kill_at) {
-      auto l = child.line(std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now()));
-      if (l) handle(*l);
+    for (auto& p : procs) p.kill_at = Clock::now() + std::chrono::milliseconds(5 + rng() % 200);
+    for (std::size_t alive = procs.size(); alive > 0;) {
+      for (auto& p : procs) {
+        if (p.killed) continue;
+        if (Clock::now() >= p.kill_at) {
+          p.child->kill9();
+          while (auto l = p.child->line(1s)) handle(p, *l);  // what it wrote before it died
+          ++killed_in[p.op.empty() ? "between operations" : "in " + (p.op == "pull" ? "pull+rebase" : p.op)];
+          p.killed = true;
+          --alive;
+        } else if (auto l = p.child->line(2ms)) {
+          handle(p, *l);
+        }
+      }
     }
-    child.kill9();
-    while (auto l = child.line(1s)) handle(*l);  // what it wrote before it died
-    ++killed_in[current_op.empty() ? "between operations" : "in " + (current_op == "pull" ? "pull+rebase" : current_op)];
-    return have;
+    return {};
   };
   int kills = 0;
   for (; kills < args.kills && Clock::now() < deadline && !violated(); ++kills) {
@@ -714,29 +758,40 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
     db.read([&](const plasma::ReadTx& tx) {
       tx.scan(todo::todos, [&](const plasma::RowView& r) { server.insert(std::string(r.id())); });
     });
-    std::int64_t lmid = 0;
+    std::map<std::string, std::int64_t> lmids;
     {
       plasma::sync::SyncServer s(db, plasma::sync::runnerFor(todo::mutators()), {.schema_version = todo::kSchemaVersion});
-      lmid = s.lastMutationID(group, client);
+      for (const auto& c : clients) lmids[c] = s.lastMutationID(group, c);
       s.stop();
     }
     if (server != final_have) {
       violation("final: the client holds " + std::to_string(final_have.size()) + " todos, the node " +
                 std::to_string(server.size()));
     }
-    if (lmid != static_cast<std::int64_t>(server.size())) {
-      violation("final: lastMutationID " + std::to_string(lmid) + " for " + std::to_string(server.size()) +
-                " todos (each mutation creates one): a mutation was lost or ran twice");
-    }
     std::map<std::string, int> puts;
+    std::map<std::string, std::int64_t> puts_by;  // clientID -> todos its mutations created
     std::uint64_t prev = 0;
     for (const auto& e : db.logEntries(0)) {
       if (e.version != prev + 1) violation("final: change log version " + std::to_string(e.version) + " after " + std::to_string(prev));
       prev = e.version;
-      if (e.op == plasma::ChangeOp::Put) ++puts[e.id];
+      if (e.op == plasma::ChangeOp::Put) {
+        ++puts[e.id];
+        ++puts_by[e.client_id];
+      }
     }
     for (const auto& [id, c] : puts) {
       if (c != 1) violation("final: " + std::to_string(c) + " Puts of " + id);
+    }
+    std::int64_t total = 0;
+    for (const auto& [c, lmid] : lmids) {
+      total += lmid;
+      if (lmid != puts_by[c]) {
+        violation("final: client " + c + " lastMutationID " + std::to_string(lmid) + " but " + std::to_string(puts_by[c]) +
+                  " todos created (each mutation creates one): a mutation was lost or ran twice");
+      }
+    }
+    if (total != static_cast<std::int64_t>(server.size())) {
+      violation("final: lastMutationIDs sum to " + std::to_string(total) + " for " + std::to_string(server.size()) + " todos");
     }
   } catch (const std::exception& e) {
     violation(std::string("final: the node's directory does not open: ") + e.what());

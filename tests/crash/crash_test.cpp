@@ -61,6 +61,15 @@ TEST_CASE("crash: kill -9 of a client during mutate and rebase keeps its outbox 
   CHECK(r.output.find("every check held") != std::string::npos);
 }
 
+TEST_CASE("crash: kill -9 of the processes of a client group keeps the shared store and runs each mutation once",
+          "[crash]") {
+  const Run r = harness("--client-crash --group-size 2 --kills 10 --max-seconds 120 " + seedFlag());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("10 client kills") != std::string::npos);
+  CHECK(r.output.find("every check held") != std::string::npos);
+}
+
 TEST_CASE("crash: the harness reports a row deleted behind the node's back", "[crash]") {
   const Run r = harness("--kills 3 --clients 2 --sabotage --seed 1");
   INFO(r.output);
