@@ -131,9 +131,15 @@ void SyncHandler::operator()(net::HttpRequest&& request, net::Responder respond)
 
 namespace {
 
+// What an authorized request acts as.
+struct Authorized {
+  std::any ctx;
+  std::string user;
+};
+
 // Runs the auth hook; throws SyncError(Unauthorized) when it refuses or
 // when the group it grants differs from the one the request names.
-std::any authorize(const SyncHandlerOptions& o, const net::HttpRequest& http, std::string_view group,
+Authorized authorize(const SyncHandlerOptions& o, const net::HttpRequest& http, std::string_view group,
                    std::string_view route) {
   if (!o.auth) return {};
   AuthResult a;
@@ -147,7 +153,7 @@ std::any authorize(const SyncHandlerOptions& o, const net::HttpRequest& http, st
     throw SyncError(SyncErrorKind::Unauthorized, "these credentials are for client group '" + a.client_group_id +
                                                      "', not '" + std::string(group) + "'");
   }
-  return std::move(a.ctx);
+  return Authorized{std::move(a.ctx), std::move(a.user)};
 }
 
 void checkSize(const SyncHandlerOptions& o, const net::HttpRequest& request) {
@@ -170,10 +176,10 @@ void SyncHandler::push(net::HttpRequest&& request, net::Responder respond) const
     encoding = sync::encodingFor(request.header("Content-Type"));
     checkSize(options_, request);
     sync::PushRequest push = sync::decodePush(encoding, request.body);
-    std::any ctx = authorize(options_, request, push.client_group_id, "push");
+    Authorized auth = authorize(options_, request, push.client_group_id, "push");
     // The writer thread answers; Responder may be called from any thread.
     auto shared = std::make_shared<net::Responder>(std::move(respond));
-    server_->pushAsync(std::move(push), std::move(ctx),
+    server_->pushAsync(std::move(push), std::move(auth.ctx),
                        [this, shared, encoding, started](sync::PushResponse* r, std::exception_ptr error) {
                          if (error) {
                            fail(*shared, encoding, "push", asSyncError(error), started);
@@ -188,7 +194,8 @@ void SyncHandler::push(net::HttpRequest&& request, net::Responder respond) const
                          } catch (...) {
                            fail(*shared, encoding, "push", asSyncError(std::current_exception()), started);
                          }
-                       });
+                       },
+                       std::move(auth.user));
   } catch (...) {
     if (respond.valid()) fail(respond, encoding, "push", asSyncError(std::current_exception()), started);
   }
@@ -212,12 +219,12 @@ void SyncHandler::pull(net::HttpRequest&& request, net::Responder respond) const
     } else {
       throw SyncError(SyncErrorKind::MethodNotAllowed, "pull takes GET or POST, not " + request.method);
     }
-    std::any ctx = authorize(options_, request, pull.client_group_id, "pull");
+    const Authorized auth = authorize(options_, request, pull.client_group_id, "pull");
     if (options_.on_pull) options_.on_pull(pull);
     // Reads never wait for the writer: answer on this I/O thread.
     net::HttpResponse out;
     out.content_type = std::string(sync::contentType(encoding));
-    out.body = server_->pullEncoded(pull, ctx, encoding);
+    out.body = server_->pullEncoded(pull, auth.ctx, encoding, auth.user);
     complete("pull", 200, started);
     respond(std::move(out));
   } catch (...) {

@@ -24,8 +24,15 @@ struct AuthResult {
   std::string client_group_id;  // when set, the request's clientGroupID must equal it
   std::string client_id;        // informational (mutations name their own clientID)
   std::any ctx;                 // handed to mutators and auth.read/auth.write predicates
-  static AuthResult allow(std::any ctx = {}) { return AuthResult{true, {}, {}, {}, std::move(ctx)}; }
-  static AuthResult deny(std::string reason) { return AuthResult{false, std::move(reason), {}, {}, {}}; }
+  // Who the request acts for (e.g. the user id). When set, a client group
+  // belongs to the first user that pushes to it, and pushes and pulls naming
+  // it for anyone else are refused with 401 (sync::SyncServer::push). Empty:
+  // any credentials may use any group (bind them with client_group_id).
+  std::string user;
+  static AuthResult allow(std::any ctx = {}, std::string user = {}) {
+    return AuthResult{true, {}, {}, {}, std::move(ctx), std::move(user)};
+  }
+  static AuthResult deny(std::string reason) { return AuthResult{false, std::move(reason), {}, {}, {}, {}}; }
 };
 
 // The request as the auth hook sees it: the HTTP request, and the

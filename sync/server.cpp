@@ -3,7 +3,9 @@
 //
 // Storage it adds on top of the engine (docs/change_log_format.md):
 // - `_clients`: (clientGroupID \0 clientID) -> lastMutationID (i64 LE) and
-//   the row_version of that client's newest Confirm entry (u64 LE).
+//   the row_version of that client's newest Confirm entry (u64 LE); and
+//   (clientGroupID \0) -> the group's owner, when requests name one (client
+//   IDs are never empty, so the two kinds of key cannot meet).
 // - a Confirm entry in `_changes` after each processed mutation, so the
 //   cookie moves even for a mutation that failed, pulls can cut pages at
 //   mutation boundaries, and lastMutationIDChanges comes out of the same
@@ -66,6 +68,19 @@ void writeClient(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, const Client
   txn.put(dbi, key, std::string_view(bytes, 16));
 }
 
+// Refuses a request by `owner` for a group another owner claimed.
+// Returns true when the group has no owner yet.
+bool checkOwner(const lmdb::Txn& txn, MDB_dbi dbi, std::string_view group, std::string_view owner) {
+  if (owner.empty()) return false;
+  const auto v = txn.get(dbi, clientKey(group, {}));
+  if (!v) return true;
+  if (lmdb::toView(*v) != owner) {
+    throw SyncError(SyncErrorKind::Unauthorized,
+                    "client group '" + std::string(group) + "' belongs to another user");
+  }
+  return false;
+}
+
 void checkSchemaVersion(const SyncOptions& o, const std::string& requested) {
   if (!o.schema_version.empty() && requested != o.schema_version) {
     throw SyncError(SyncErrorKind::VersionNotSupported,
@@ -99,6 +114,7 @@ struct SyncServer::Impl {
     PushRequest request;
     std::any ctx;
     PushCallback done;
+    std::string owner;  // empty: the group's owner is not checked
   };
 
   mutable std::mutex mu;
@@ -309,6 +325,11 @@ struct SyncServer::Impl {
   PushResponse applyPush(Tx& tx, TxnState& s, std::unordered_map<std::string, ClientState>& clients,
                          Pending& p, SyncStats& delta, bool careful) {
     const PushRequest& req = p.request;
+    // Another user's group is refused before anything of it is looked at;
+    // an unowned one becomes this owner's (committed with the batch).
+    if (checkOwner(s.txn, db.impl().clients, req.client_group_id, p.owner)) {
+      s.txn.put(db.impl().clients, clientKey(req.client_group_id, {}), p.owner);
+    }
     // A client the server does not know, whose first mutation is not 1:
     // the client holds state this server never had (or lost). Refuse the
     // whole push before applying anything of it.
@@ -408,7 +429,7 @@ void SyncServer::stop() {
   if (impl_->writer.joinable()) impl_->writer.join();
 }
 
-void SyncServer::pushAsync(PushRequest request, std::any ctx, PushCallback done) {
+void SyncServer::pushAsync(PushRequest request, std::any ctx, PushCallback done, std::string owner) {
   try {
     checkSchemaVersion(impl_->options, request.schema_version);
     if (request.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "push: clientGroupID is empty");
@@ -423,12 +444,12 @@ void SyncServer::pushAsync(PushRequest request, std::any ctx, PushCallback done)
       done(nullptr, std::make_exception_ptr(SyncError(SyncErrorKind::Unavailable, "the server is shutting down")));
       return;
     }
-    impl_->queue.push_back(Impl::Pending{std::move(request), std::move(ctx), std::move(done)});
+    impl_->queue.push_back(Impl::Pending{std::move(request), std::move(ctx), std::move(done), std::move(owner)});
   }
   impl_->cv.notify_one();
 }
 
-PushResponse SyncServer::push(PushRequest request, std::any ctx) {
+PushResponse SyncServer::push(PushRequest request, std::any ctx, std::string owner) {
   std::promise<PushResponse> promise;
   auto future = promise.get_future();
   pushAsync(std::move(request), std::move(ctx), [&promise](PushResponse* r, std::exception_ptr e) {
@@ -446,7 +467,7 @@ PushResponse SyncServer::push(PushRequest request, std::any ctx) {
     } else {
       promise.set_value(std::move(*r));
     }
-  });
+  }, std::move(owner));
   return future.get();
 }
 
@@ -662,12 +683,14 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
 // transaction, count it. `build` turns the page into the answer while the
 // transaction (and so every view in the page) is still open.
 template <class Build>
-auto readPage(SyncServer::Impl& impl, const PullRequest& req, const std::any& ctx, Build&& build) {
+auto readPage(SyncServer::Impl& impl, const PullRequest& req, const std::any& ctx, std::string_view owner,
+              Build&& build) {
   checkSchemaVersion(impl.options, req.schema_version);
   if (req.client_group_id.empty()) throw SyncError(SyncErrorKind::BadRequest, "pull: clientGroupID is empty");
   DatabaseImpl& db = impl.db.impl();
   auto out = impl.db.read([&](ReadTx& r) {
     db.requireReady();
+    (void)checkOwner(r.state().txn, db.clients, req.client_group_id, owner);
     return build(db, scanPage(db, r.state(), req, ctx, impl.options));
   });
   {
@@ -677,8 +700,9 @@ auto readPage(SyncServer::Impl& impl, const PullRequest& req, const std::any& ct
   return out;
 }
 
-std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx, Encoding encoding) const {
-  return readPage(*impl_, req, ctx, [&](DatabaseImpl& db, const Page& page) {
+std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx, Encoding encoding,
+                                    std::string_view owner) const {
+  return readPage(*impl_, req, ctx, owner, [&](DatabaseImpl& db, const Page& page) {
     PullResponseView view;
     view.cookie = page.cookie;
     view.more = page.more;
@@ -699,8 +723,8 @@ std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx,
   });
 }
 
-PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx) const {
-  return readPage(*impl_, req, ctx, [](DatabaseImpl&, const Page& page) {
+PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx, std::string_view owner) const {
+  return readPage(*impl_, req, ctx, owner, [](DatabaseImpl&, const Page& page) {
     PullResponse resp;
     resp.cookie = page.cookie;
     resp.more = page.more;

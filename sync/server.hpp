@@ -101,18 +101,26 @@ class SyncServer {
   // Applies a push and returns when it is committed (durably, as the
   // database's Durability says). Throws SyncError for requests refused as a
   // whole (schema version, unknown client state) and for storage failures.
-  PushResponse push(PushRequest request, std::any ctx);
+  //
+  // `owner` names who the request acts for (the node's auth hook decides;
+  // empty: not checked). A client group belongs to the first owner that
+  // pushes to it: a push or pull naming that group for another owner is
+  // refused with SyncError(Unauthorized), so no one can advance another
+  // user's lastMutationIDs or read their clients' state by naming their
+  // clientGroupID.
+  PushResponse push(PushRequest request, std::any ctx, std::string owner = {});
 
   // The same, completing on the writer thread: `done` receives the response
   // or the exception.
   using PushCallback = std::function<void(PushResponse*, std::exception_ptr)>;
-  void pushAsync(PushRequest request, std::any ctx, PushCallback done);
+  void pushAsync(PushRequest request, std::any ctx, PushCallback done, std::string owner = {});
 
   // Reads the changes after the request's cookie as the ctx may see them.
-  PullResponse pull(const PullRequest& request, const std::any& ctx) const;
+  PullResponse pull(const PullRequest& request, const std::any& ctx, std::string_view owner = {}) const;
   // The same, encoded straight from the read transaction (rows are copied
   // once, from LMDB's pages into the response): what the node serves.
-  std::string pullEncoded(const PullRequest& request, const std::any& ctx, Encoding encoding) const;
+  std::string pullEncoded(const PullRequest& request, const std::any& ctx, Encoding encoding,
+                          std::string_view owner = {}) const;
 
   // Stops taking pushes (they fail with SyncError Unavailable), finishes the
   // queued ones, joins the writer. Idempotent.

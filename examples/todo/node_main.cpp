@@ -31,8 +31,11 @@ int main(int argc, char** argv) {
         if (given.empty()) return AuthResult::deny("missing Authorization header");
         if (!plasma::node::secretEquals(given, *token)) return AuthResult::deny("invalid Authorization token");
       }
-      const std::string_view user = credential("X-User", "user");
-      return AuthResult::allow(todo::Ctx{user.empty() ? std::string("demo-user") : std::string(user)});
+      const std::string_view given_user = credential("X-User", "user");
+      std::string user = given_user.empty() ? std::string("demo-user") : std::string(given_user);
+      // The user also owns the client groups it creates: another user naming
+      // one of them in a push or pull is refused (AuthResult::user).
+      return AuthResult::allow(todo::Ctx{user}, user);
     };
   };
   return plasma::node::runMain(argc, argv, app);
