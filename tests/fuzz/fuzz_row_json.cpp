@@ -5,6 +5,8 @@
 // passes the verifier, and its JSON form converts back to the same row.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "fuzz_row_common.hpp"
@@ -48,8 +50,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto bytes = enc.encode(*layout, values);
   const std::vector<std::uint8_t> row(bytes.begin(), bytes.end());
   std::string why;
-  check(detail::checkRow(*layout, row, &why));
+  if (!detail::checkRow(*layout, row, &why)) {
+    std::fprintf(stderr, "a row encoded from accepted values is refused: %s\n", why.c_str());
+    std::abort();
+  }
   const boost::json::object json = RowView(layout.get(), row.data(), row.size(), id).toJson();
-  check(plasma_fuzz::reencode(*layout, id, json) == json);
+  const boost::json::object again = plasma_fuzz::reencode(*layout, id, json);
+  if (!plasma_fuzz::sameJson(again, json)) {
+    std::fprintf(stderr, "row JSON changed on a round trip:\n%s\n%s\n", boost::json::serialize(json).c_str(),
+                 boost::json::serialize(again).c_str());
+    std::abort();
+  }
   return 0;
 }

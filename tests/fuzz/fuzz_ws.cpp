@@ -6,11 +6,16 @@
 // socket (or answer), never crash or hang.
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "fuzz_node_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const bool debug = std::getenv("FUZZ_WS_DEBUG") != nullptr;
+  const auto t0 = std::chrono::steady_clock::now();
   plasma_fuzz::Conn c;
   const bool sent = c.send(
       "GET /sync/ws?clientGroupID=fg&clientID=fc&room=r1&user=fuzzer HTTP/1.1\r\n"
@@ -25,7 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fprintf(stderr, "fuzz: the WebSocket upgrade was refused:\n%s\n", got.c_str());
     std::abort();
   }
+  const auto t1 = std::chrono::steady_clock::now();
   if (c.send(std::string_view(reinterpret_cast<const char*>(data), size))) c.finishSending();
   c.readUntil("", got);
+  if (debug) {
+    const auto t2 = std::chrono::steady_clock::now();
+    using ms = std::chrono::duration<double, std::milli>;
+    std::fprintf(stderr, "upgrade %.1f ms, frames to close %.1f ms\n", ms(t1 - t0).count(), ms(t2 - t1).count());
+  }
   return 0;
 }
