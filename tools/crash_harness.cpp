@@ -277,6 +277,21 @@ std::string todoId(const Pusher& p, std::int64_t m) { return p.client + "-" + st
 
 std::vector<plasma::net::Header> headers() { return {{"X-User", kUser}}; }
 
+// A client for the node, or null after a short pause when one cannot be
+// made now (net::HttpClient sets up an io_uring per client; under the
+// reconnect churn of these runs io_uring_queue_init can fail with ENOMEM
+// until released rings are torn down).
+std::unique_ptr<plasma::net::HttpClient> newHttpClient(std::uint16_t port, std::chrono::milliseconds timeout) {
+  try {
+    return std::make_unique<plasma::net::HttpClient>("127.0.0.1", port, timeout);
+  } catch (const std::exception& e) {
+    static std::atomic<int> reported{0};
+    if (reported.fetch_add(1) < 3) std::cerr << "note: cannot make an HTTP client now (retrying): " << e.what() << std::endl;
+    std::this_thread::sleep_for(20ms);
+    return nullptr;
+  }
+}
+
 // One push of everything unacknowledged plus up to `fresh` new mutations.
 // Returns false when it got no answer.
 bool pushOnce(Pusher& p, plasma::net::HttpClient& http, plasma::sync::Encoding enc, int fresh) {
@@ -842,7 +857,8 @@ int runFaults(const Args& args, std::uint64_t seed) {
     std::mt19937_64 rng(seed * 7919 + static_cast<std::uint64_t>(p.index) + (final_phase ? 1000 : 0));
     std::unique_ptr<plasma::net::HttpClient> http;
     while (!stop.load()) {
-      if (!http) http = std::make_unique<plasma::net::HttpClient>("127.0.0.1", port, 2s);
+      if (!http) http = newHttpClient(port, 2s);
+      if (!http) continue;
       const auto enc = rng() % 2 == 0 ? plasma::sync::Encoding::Json : plasma::sync::Encoding::FlatBuffers;
       bool ok = false;
       try {
@@ -1136,7 +1152,8 @@ int main(int argc, char** argv) {
       }
       if (!http || http_epoch != epoch.load()) {
         http_epoch = epoch.load();
-        http = std::make_unique<plasma::net::HttpClient>("127.0.0.1", port.load(), 3s);
+        http = newHttpClient(port.load(), 3s);
+        if (!http) continue;
       }
       const auto enc = rng() % 2 == 0 ? plasma::sync::Encoding::Json : plasma::sync::Encoding::FlatBuffers;
       bool ok = false;
