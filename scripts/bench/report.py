@@ -294,6 +294,10 @@ def print_compare(old_path, new_doc, threshold):
     regs, imps, missing = compare(old_doc, new_doc, threshold)
     print(f"\nCompared with {old_path if isinstance(old_path, str) else 'the previous run'} "
           f"(threshold {threshold:.0f}%, median against median):")
+    if old_doc.get("mode") != new_doc.get("mode"):
+        print(f"  warning: a {old_doc.get('mode')} run against a {new_doc.get('mode')} run: their Google Benchmark "
+              "data sets differ (1M rows in full runs, 100k in quick ones), so only the sized growth points "
+              "and the HTTP figures are like for like")
     if regs:
         print(f"  {len(regs)} regression(s), worst first:")
         for worse, line in regs:
