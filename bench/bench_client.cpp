@@ -119,6 +119,22 @@ plasma::client::ClientOptions benchClientOptions(const std::filesystem::path& di
   return o;
 }
 
+// n todos of "bench", `batch` per commit: the rows of both sides of
+// client_initial_sync.
+void insertTodos(plasma::Database& db, std::int64_t n, std::int64_t batch) {
+  for (std::int64_t base = 0; base < n; base += batch) {
+    db.write([&](plasma::Tx& tx) {
+      for (std::int64_t i = base; i < std::min(n, base + batch); ++i) {
+        (void)tx.insert(todo::todos)
+            .values({{todo::todos.id, "todo-" + std::to_string(1000000000 + i)},
+                     {todo::todos.title, "a todo title of some length " + std::to_string(i)},
+                     {todo::todos.updatedAt, i},
+                     {todo::todos.owner, std::string("bench")}});
+      }
+    });
+  }
+}
+
 // The local-API baseline of an initial sync: N todo rows inserted into an
 // empty client store, 10,000 per commit.
 void localInsert(benchmark::State& state) {
@@ -133,17 +149,7 @@ void localInsert(benchmark::State& state) {
       plasma::client::Client c(o);
       const double cpu0 = processCpuSeconds();
       const auto t0 = std::chrono::steady_clock::now();
-      for (std::int64_t base = 0; base < n; base += 10000) {
-        c.db().write([&](plasma::Tx& tx) {
-          for (std::int64_t i = base; i < std::min(n, base + 10000); ++i) {
-            (void)tx.insert(todo::todos)
-                .values({{todo::todos.id, "todo-" + std::to_string(1000000000 + i)},
-                         {todo::todos.title, "a todo title of some length " + std::to_string(i)},
-                         {todo::todos.updatedAt, i},
-                         {todo::todos.owner, std::string("bench")}});
-          }
-        });
-      }
+      insertTodos(c.db(), n, 10000);
       state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       state.counters["process_cpu_s"] = processCpuSeconds() - cpu0;
     }
@@ -186,17 +192,7 @@ std::filesystem::path seededNode(std::int64_t n) {
   std::filesystem::remove_all(dir);
   plasma::node::Node node(nodeOptions(dir, plasma::Durability::NoSync), todoApp());
   node.start();
-  for (std::int64_t base = 0; base < n; base += 50000) {
-    node.database().write([&](plasma::Tx& tx) {
-      for (std::int64_t i = base; i < std::min(n, base + 50000); ++i) {
-        (void)tx.insert(todo::todos)
-            .values({{todo::todos.id, "todo-" + std::to_string(1000000000 + i)},
-                     {todo::todos.title, "a todo title of some length " + std::to_string(i)},
-                     {todo::todos.updatedAt, i},
-                     {todo::todos.owner, std::string("bench")}});
-      }
-    });
-  }
+  insertTodos(node.database(), n, 50000);
   node.database().sync();
   node.stop();
   std::ofstream(marker) << n;

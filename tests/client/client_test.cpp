@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "client/client.hpp"
+#include "client/client_test_util.hpp"
 #include "net/http_client.hpp"
 #include "node/node_process.hpp"
 #include "test_util.hpp"
@@ -25,36 +26,13 @@ namespace {
 
 client::ClientOptions optionsFor(const std::filesystem::path& dir, std::uint16_t port, const std::string& user,
                                  sync::Encoding encoding = sync::Encoding::FlatBuffers) {
-  client::ClientOptions o;
-  o.tables = {todo::todos};
-  o.schema_version = todo::kSchemaVersion;
-  o.runner = sync::runnerFor(todo::mutators());
-  o.ctx = todo::Ctx{user};
-  o.data_dir = dir;
-  o.durability = Durability::NoSync;  // tests: speed
-  o.port = port;
-  o.auth_headers = {{"X-User", user}};
-  o.ws_params = {{"user", user}};
-  o.encoding = encoding;
-  o.poll_interval_ms = 200;
-  o.request_timeout = 2s;
-  o.retry = {.max_attempts = 3, .initial_delay_ms = 5, .max_delay_ms = 50};
-  return o;
+  return plasma_test::clientOptions(dir, port, user, encoding);
 }
 
-// todo id -> title, as the client's local database holds them.
-std::map<std::string, std::string> titles(client::Client& c) {
-  std::map<std::string, std::string> out;
-  c.db().read([&](const ReadTx& tx) {
-    tx.scan(todo::todos, [&](const RowView& r) {
-      out[std::string(r.id())] = std::string(r.get(todo::todos.title).value_or(""));
-    });
-  });
-  return out;
-}
+std::map<std::string, std::string> titles(client::Client& c) { return plasma_test::titlesOf(c.db()); }
 
 json::value create(const std::string& id, const std::string& title, std::int64_t at = 1) {
-  return json::object{{"id", id}, {"title", title}, {"updatedAt", at}};
+  return plasma_test::createArgs(id, title, at);
 }
 json::value renameArgs(const std::string& id, const std::string& title, std::int64_t at = 2) {
   return json::object{{"id", id}, {"title", title}, {"updatedAt", at}};

@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include "client/client.hpp"
+#include "client/client_test_util.hpp"
 #include "node/node_process.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
@@ -30,34 +31,12 @@ using namespace std::chrono_literals;
 namespace {
 
 client::ClientOptions groupOptions(const std::filesystem::path& dir, std::uint16_t port, const std::string& user) {
-  client::ClientOptions o;
-  o.tables = {todo::todos};
-  o.schema_version = todo::kSchemaVersion;
-  o.runner = sync::runnerFor(todo::mutators());
-  o.ctx = todo::Ctx{user};
-  o.data_dir = dir;
-  o.durability = Durability::NoSync;  // tests: speed
-  o.port = port;
-  o.auth_headers = {{"X-User", user}};
-  o.ws_params = {{"user", user}};
-  o.poll_interval_ms = 200;
-  o.request_timeout = 2s;
-  o.retry = {.max_attempts = 3, .initial_delay_ms = 5, .max_delay_ms = 50};
-  return o;
+  return plasma_test::clientOptions(dir, port, user);
 }
-
-std::map<std::string, std::string> titlesOf(Database& db) {
-  std::map<std::string, std::string> out;
-  db.read([&](const ReadTx& tx) {
-    tx.scan(todo::todos, [&](const RowView& r) {
-      out[std::string(r.id())] = std::string(r.get(todo::todos.title).value_or(""));
-    });
-  });
-  return out;
-}
+using plasma_test::titlesOf;
 
 json::value create(const std::string& id, const std::string& title, std::int64_t at = 1) {
-  return json::object{{"id", id}, {"title", title}, {"updatedAt", at}};
+  return plasma_test::createArgs(id, title, at);
 }
 
 bool hasTitle(const std::vector<ResultRow>& rows, const std::string& title) {
