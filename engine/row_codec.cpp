@@ -166,6 +166,12 @@ bool verify(const RowLayout& layout, std::span<const std::uint8_t> bytes, Verdic
       continue;
     }
     if (fo == 0 && !c.nullable) return out.fail("NOT NULL column '" + c.name + "' is missing");
+    // Beyond the vtable the row reads the column's fill value: a NOT NULL
+    // column only has one when a migration added it with a default, so a
+    // short vtable elsewhere would read NULL where NULL is not allowed.
+    if (fo < 0 && !c.nullable && (i >= layout.fill.size() || layout.fill[i].isNull())) {
+      return out.fail("NOT NULL column '" + c.name + "' is missing (the row's vtable ends before it)");
+    }
     if (fo > 0 && c.kind() == Kind::Json) {
       boost::system::error_code ec;
       (void)boost::json::parse(readString(reinterpret_cast<const std::uint8_t*>(t) + fo), ec);
