@@ -308,6 +308,19 @@ struct Realtime::Impl {
                     "unauthorized");
         return;
       }
+      bool foreign = false;
+      try {
+        foreign = sync::groupOwnedByAnother(db, *group, a.user);
+      } catch (const std::exception& e) {
+        log(LogLevel::Error, "websocket: reading the client group's owner failed", {{"error", e.what()}});
+        closeSocket(conn, kCloseInternal, "internal error: the client group could not be checked", "internal");
+        return;
+      }
+      if (foreign) {
+        closeSocket(conn, kCloseUnauthorized, "unauthorized: client group '" + std::string(*group) +
+                                                  "' belongs to another user", "unauthorized");
+        return;
+      }
       ctx = std::move(a.ctx);
     }
     std::shared_ptr<ViewClass> view;

@@ -415,6 +415,18 @@ struct SyncServer::Impl {
   }
 };
 
+bool groupOwnedByAnother(const Database& db, std::string_view client_group_id, std::string_view owner) {
+  if (owner.empty()) return false;
+  return db.read([&](ReadTx& r) {
+    try {
+      (void)checkOwner(r.state().txn, db.impl().clients, client_group_id, owner);
+      return false;
+    } catch (const SyncError&) {
+      return true;
+    }
+  });
+}
+
 SyncServer::SyncServer(Database& db, MutatorRunner runner, SyncOptions options)
     : impl_(std::make_unique<Impl>(db, std::move(runner), std::move(options))) {}
 

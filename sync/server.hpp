@@ -91,6 +91,12 @@ struct SyncStats {
   std::uint64_t careful_batches = 0;      // batches re-applied with savepoints after a mutator failed
 };
 
+// True when `client_group_id` belongs to a user other than `owner` (see
+// SyncServer::push): what the node checks on a WebSocket upgrade, so no
+// one joins another user's group room (its pokes and presence). False for
+// an empty owner or a group nobody claimed yet.
+bool groupOwnedByAnother(const Database& db, std::string_view client_group_id, std::string_view owner);
+
 class SyncServer {
  public:
   SyncServer(Database& db, MutatorRunner runner, SyncOptions options = {});

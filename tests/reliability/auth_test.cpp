@@ -281,4 +281,33 @@ TEST_CASE("auth: naming another user's clientID or clientGroupID in the body rev
   CHECK(bobs.at("as-a1-JSON").at("owner").as_string() == "bob");
   CHECK(rowsSeenBy(w.alice, "ga").count("as-a1-JSON") == 0);
 }
+
+TEST_CASE("auth: a WebSocket upgrade naming another user's clientGroupID is closed 4401 and joins nothing",
+          "[reliability][auth][node]") {
+  World w;
+  auto target = [](const std::string& group, const std::string& client, const std::string& user) {
+    return "/sync/ws?clientGroupID=" + group + "&clientID=" + client + "&user=" + user;
+  };
+  // bob, as alice's client in alice's group: refused with the reason.
+  net::WsClient forged("127.0.0.1", w.node.port(), target("ga", "a1", "bob"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (forged.isOpen() && std::chrono::steady_clock::now() < deadline) {
+    (void)forged.readText(std::chrono::milliseconds(100));
+  }
+  REQUIRE_FALSE(forged.isOpen());
+  const auto why = forged.closeReason();
+  REQUIRE(why.has_value());
+  CHECK(why->first == 4401);
+  CHECK_THAT(why->second, Catch::Contains("belongs to another user"));
+  // alice joins her own group's room and gets presence (and pokes); bob's own group works for him.
+  net::WsClient mine("127.0.0.1", w.node.port(), target("ga", "a1", "alice"));
+  const auto first = mine.readText(std::chrono::seconds(5));
+  REQUIRE(first.has_value());
+  CHECK_THAT(*first, Catch::Contains("presence"));
+  CHECK(first->find("bob") == std::string::npos);
+  net::WsClient his("127.0.0.1", w.node.port(), target("gb", "b1", "bob"));
+  CHECK(his.readText(std::chrono::seconds(5)).has_value());
+  CHECK(mine.isOpen());
+  CHECK(his.isOpen());
+}
 #endif
