@@ -816,6 +816,7 @@ int runClientCrash(const Args& args, std::uint64_t seed) {
               kills, secs, did.size(), final_have.size(), violated() ? "VIOLATIONS" : "every check held");
   if (!args.keep && !violated()) fs::remove_all(dir, ec);
   if (violated()) {
+    std::printf("data kept in %s\n", dir.string().c_str());
     std::printf("replay: plasma-crash-harness --client-crash --seed %llu --kills %d\n", static_cast<unsigned long long>(seed),
                 args.kills);
     return 1;
@@ -1087,6 +1088,7 @@ int runFaults(const Args& args, std::uint64_t seed) {
               args.rounds, node_kills, secs, (unsigned long long)mutations, violated() ? "VIOLATIONS" : "every check held");
   if (!args.keep && !violated()) fs::remove_all(dir, ec);
   if (violated()) {
+    std::printf("data kept in %s\n", dir.string().c_str());
     std::printf("replay: plasma-crash-harness --faults --seed %llu --rounds %d\n", (unsigned long long)seed, args.rounds);
     return 1;
   }
@@ -1274,7 +1276,13 @@ int main(int argc, char** argv) {
               kills, secs, static_cast<unsigned long long>(mutations), static_cast<unsigned long long>(pushes),
               static_cast<unsigned long long>(failures), violated() ? "VIOLATIONS" : "every check held");
   if (kills < args.kills) std::printf("note: stopped after %d of %d kills (time limit or violation)\n", kills, args.kills);
-  if (!args.keep && !violated()) fs::remove_all(dir, ec);
+  // A real violation keeps the directory for a post-mortem (its path is printed);
+  // the self-test's expected one does not.
+  if (!args.keep && (!violated() || args.sabotage)) {
+    fs::remove_all(dir, ec);
+  } else if (violated()) {
+    std::printf("data kept in %s\n", dir.string().c_str());
+  }
   if (violated()) {
     std::printf("replay: plasma-crash-harness --seed %llu --kills %d --clients %d --durability %s\n",
                 static_cast<unsigned long long>(seed), args.kills, args.clients, args.durability.c_str());
