@@ -53,6 +53,7 @@ std::string_view outcomeKindName(OutcomeKind k) noexcept {
     case OutcomeKind::Failed: return "failed";
     case OutcomeKind::Confirmed: return "confirmed";
     case OutcomeKind::Discarded: return "discarded";
+    case OutcomeKind::Detached: return "detached";
   }
   return "?";
 }
@@ -85,6 +86,12 @@ struct OutboxTable : Table {
   TextColumn name{this, text("name")};
   TextColumn args{this, text("args")};
   IntColumn ts{this, integer("ts")};
+  // Made before its client learnt the server's lastMutationID in this
+  // session (relaxed durability only; the id floor, docs/client.md): its id
+  // may be one the server confirmed for a mutation a crash lost. No member of
+  // the group pushes it, and no rebase confirms it by id, until its own
+  // client's first pull has re-numbered it where needed and cleared this.
+  IntColumn unverified{this, integer("unverified").defaultTo(0)};
 };
 
 // Base images: for every application row a pending mutation touched, the
@@ -311,6 +318,7 @@ struct PendingMutation {
   std::string name;
   std::string args;
   std::int64_t ts = 0;
+  bool unverified = false;
 };
 
 std::vector<PendingMutation> readOutbox(const ReadTx& tx, std::size_t limit = SIZE_MAX) {
@@ -319,7 +327,8 @@ std::vector<PendingMutation> readOutbox(const ReadTx& tx, std::size_t limit = SI
   tx.scan(o, [&](const RowView& r) {
     out.push_back(PendingMutation{std::string(r.id()), std::string(r.get(o.client).value_or("")),
                                   r.get(o.mid).value_or(0), std::string(r.get(o.name).value_or("")),
-                                  std::string(r.get(o.args).value_or("null")), r.get(o.ts).value_or(0)});
+                                  std::string(r.get(o.args).value_or("null")), r.get(o.ts).value_or(0),
+                                  r.get(o.unverified).value_or(0) != 0});
     return out.size() < limit;
   });
   return out;
@@ -350,10 +359,9 @@ struct Client::Impl {
   // has told us the server's lastMutationID for this client, the ids of
   // mutations made in this session may collide with ids the server already
   // confirmed (a relaxed-durability crash rolled nextMutationID back).
-  // Outbox keys made before that pull; guarded by the LMDB writer lock
-  // (touched only inside write transactions).
+  // Mutations made before that pull are marked in the outbox (unverified);
+  // guarded by the LMDB writer lock (touched only inside write transactions).
   bool floor_verified = false;
-  std::set<std::string> unverified_keys;
   std::atomic<bool> sync_stopped{false};  // schema mismatch
 
   mutable std::mutex sync_mu;  // push/pull/rebase, and the transport
@@ -442,7 +450,13 @@ struct Client::Impl {
     }
   }
 
-  ~Impl() { stop(); }
+  ~Impl() {
+    stop();
+    // Handles outlive their Client: resolve them rather than break them.
+    std::lock_guard l(mu);
+    for (auto& [key, p] : promises) p.set_value(Outcome{key.first, key.second, OutcomeKind::Detached, {}, {}});
+    promises.clear();
+  }
 
   void bump(std::uint64_t ClientStats::*field) {
     std::lock_guard l(stats_mu);
@@ -553,10 +567,10 @@ struct Client::Impl {
                                   {ob.mid, m.mid},
                                   {ob.name, m.name},
                                   {ob.args, m.args},
-                                  {ob.ts, m.ts}});
+                                  {ob.ts, m.ts},
+                                  {ob.unverified, std::int64_t{floor_verified ? 0 : 1}}});
       setMeta(tx, nextKey(m.client), std::to_string(m.mid + 1));
       setMeta(tx, "seq", std::to_string(seq + 1));
-      if (!floor_verified) unverified_keys.insert(m.key);
     });
     {
       std::lock_guard l(mu);
@@ -686,7 +700,20 @@ struct Client::Impl {
     // The id floor: learn the server's lastMutationID for this client
     // before pushing ids made in this session.
     if (!floor_verified && !pullLocked()) return false;
-    const auto pending = database->read([&](ReadTx& tx) { return readOutbox(tx, o.max_mutations_per_push); });
+    auto pending = database->read([&](ReadTx& tx) { return readOutbox(tx, o.max_mutations_per_push); });
+    {
+      // Another member's mutations that its client has not verified yet
+      // wait for that client (and so do its later ones: per-client order).
+      const std::string me = cid();
+      std::set<std::string> held;
+      std::erase_if(pending, [&](const PendingMutation& m) {
+        if (m.client != me && (m.unverified || held.contains(m.client))) {
+          held.insert(m.client);
+          return true;
+        }
+        return false;
+      });
+    }
     if (pending.empty()) return true;
     // Remember (durably, before sending) the highest id that may have
     // reached the server: discardMutation refuses ids at or below it.
@@ -967,7 +994,6 @@ struct Client::Impl {
         client_id = fresh;
       }
       floor_verified = true;  // the server has never seen this clientID
-      unverified_keys.clear();
     });
     std::lock_guard l(mu);
     discardAllPromises();
@@ -988,7 +1014,6 @@ struct Client::Impl {
       undoAll(tx);
       const auto& ob = outboxTable();
       (void)tx.deleteFrom(ob).where(eq(ob.id, target->key));
-      unverified_keys.erase(target->key);
       all.erase(target);
       for (auto& m : all) {
         if (m.client == me && m.mid > id) {
@@ -1021,6 +1046,17 @@ struct Client::Impl {
     return c;
   }
 
+  // This client now knows the server's lastMutationID (a whole pull): its
+  // pending mutations were re-numbered above it where they collided, and
+  // may be pushed — by any member of the group — from now on.
+  void verifyFloor(Tx& tx) {
+    if (!floor_verified) {
+      const auto& ob = outboxTable();
+      (void)tx.update(ob).set({{ob.unverified, 0}}).where(and_(eq(ob.client, cid()), eq(ob.unverified, 1)));
+    }
+    floor_verified = true;
+  }
+
   // Applies a pull answer made for `base` (the cookie sent). False, and
   // nothing written, when the store is no longer at `base`.
   bool rebase(const sync::WirePullResponse& resp, const std::optional<std::string>& base) {
@@ -1037,10 +1073,7 @@ struct Client::Impl {
         if (!old_cookie || old_cookie->empty() || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie)) {
           setMeta(tx, "cookie", std::to_string(resp.cookie));
         }
-        if (!resp.more) {
-          floor_verified = true;
-          unverified_keys.clear();
-        }
+        if (!resp.more) verifyFloor(tx);
       });
       return !stale;
     }
@@ -1085,7 +1118,7 @@ struct Client::Impl {
       std::vector<PendingMutation> remaining;
       for (auto& m : readOutbox(tx)) {
         const auto it = resp.last_mutation_id_changes.find(m.client);
-        const bool fresh = m.client == me && unverified_keys.contains(m.key);
+        const bool fresh = m.unverified;  // never confirmed by id (see OutboxTable::unverified)
         if (it != resp.last_mutation_id_changes.end() && m.mid <= it->second && !fresh) {
           (void)tx.deleteFrom(ob).where(eq(ob.id, m.key));
           resolved.push_back({{m.client, m.mid}, Outcome{m.client, m.mid, OutcomeKind::Confirmed, {}, {}}});
@@ -1116,10 +1149,7 @@ struct Client::Impl {
         }
         if (next != old_next) setMeta(tx, nextKey(me), std::to_string(next));
       }
-      if (!resp.more) {
-        floor_verified = true;
-        unverified_keys.clear();
-      }
+      if (!resp.more) verifyFloor(tx);
       // 4. Replay the rest on the new base.
       replay(tx, remaining);
       if (!old_cookie || toInt(old_cookie, 0) != static_cast<std::int64_t>(resp.cookie) || old_cookie->empty()) {

@@ -158,6 +158,8 @@ enum class OutcomeKind {
   Failed,     // the server ran it, the mutator threw: its effects are rolled back locally
   Confirmed,  // the server confirmed the id, but the push answer that said how was lost (retry skipped it)
   Discarded,  // removed locally before it was pushed: discardMutation or resetLocalState
+  Detached,   // the Client was destroyed first; the mutation stays in the outbox and syncs
+              // when a Client of this directory runs again
 };
 std::string_view outcomeKindName(OutcomeKind k) noexcept;
 

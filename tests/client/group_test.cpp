@@ -67,8 +67,15 @@ std::map<std::string, std::string> serverState(std::uint16_t port, const std::st
 TEST_CASE("client group: two Clients in one process share the store; each has its own clientID", "[client][group]") {
   TempDir dir, node_dir;
   NodeProcess node(node_dir.path());
-  client::Client a(groupOptions(dir.path(), node.port(), "alice"));
-  client::Client b(groupOptions(dir.path(), node.port(), "alice"));
+  // Durability::Full (the default): a mutation is pushable by any member at
+  // once (relaxed modes hold it until its own Client has pulled: the id floor).
+  auto durable = [&] {
+    auto o = groupOptions(dir.path(), node.port(), "alice");
+    o.durability = Durability::Full;
+    return o;
+  };
+  client::Client a(durable());
+  client::Client b(durable());
   CHECK(a.clientID() != b.clientID());
   CHECK(a.clientGroupID() == b.clientGroupID());
   CHECK(&a.db() == &b.db());  // one Database per directory per process

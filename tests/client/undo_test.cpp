@@ -115,3 +115,16 @@ TEST_CASE("client undo: an item moved to a created list is restored before that 
   CHECK(c.pendingCount() == 1);
   (void)later;
 }
+
+TEST_CASE("client: the handles of a destroyed Client resolve Detached; the mutation stays pending", "[client]") {
+  TempDir dir;
+  client::MutationHandle h;
+  {
+    client::Client c(options(dir.path()));
+    h = c.mutate("create", json::object{{"list", "l-1"}, {"item", "a-1"}});
+  }
+  REQUIRE(h.outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  CHECK(h.outcome.get().kind == client::OutcomeKind::Detached);
+  client::Client again(options(dir.path()));
+  CHECK(again.pendingCount() == 1);
+}

@@ -26,14 +26,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-client::ClientOptions durableMember(const std::filesystem::path& dir, std::uint16_t port) {
+client::ClientOptions durableMember(const std::filesystem::path& dir, std::uint16_t port,
+                                    Durability durability = Durability::Full) {
   client::ClientOptions o;
   o.tables = {todo::todos};
   o.schema_version = todo::kSchemaVersion;
   o.runner = sync::runnerFor(todo::mutators());
   o.ctx = todo::Ctx{"alice"};
   o.data_dir = dir;
-  o.durability = Durability::Full;  // the default: nothing acknowledged to the app is ever rolled back
+  o.durability = durability;  // Full, the default: nothing acknowledged to the app is ever rolled back
   o.port = port;
   o.auth_headers = {{"X-User", "alice"}};
   o.websocket = false;
@@ -49,22 +50,26 @@ boost::json::value create(const std::string& id) {
 }  // namespace
 
 TEST_CASE("crash: a group member's mutations pushed by another member before its first pull run once", "[crash][client]") {
+  // Full: ids never go back, no floor. NoSync: b's mutation made before its
+  // first pull is held (no member pushes it) until b's pull verified it.
+  const Durability durability = GENERATE(Durability::Full, Durability::NoSync);
+  INFO("durability " << (durability == Durability::Full ? "full" : "nosync"));
   plasma_test::TempDir dir, node_dir;
   plasma_test::NodeProcess node(node_dir.path());
-  client::Client a(durableMember(dir.path(), node.port()));
+  client::Client a(durableMember(dir.path(), node.port(), durability));
   std::string b_id;
   {
-    client::Client b(durableMember(dir.path(), node.port()));
+    client::Client b(durableMember(dir.path(), node.port(), durability));
     b_id = b.clientID();
     b.mutate("createTodo", create("x1"));
     REQUIRE(b.flush(5s));
   }
   // b restarts (same slot, same clientID) and mutates before any pull.
-  client::Client b(durableMember(dir.path(), node.port()));
+  client::Client b(durableMember(dir.path(), node.port(), durability));
   REQUIRE(b.clientID() == b_id);
   auto h = b.mutate("createTodo", create("x2"));
   CHECK(h.id == 2);
-  REQUIRE(a.pushOnce());  // a pushes the group's outbox, x2 included: the server applies it as b/2
+  REQUIRE(a.pushOnce());  // Full: a pushes the group's outbox, x2 included (b/2); NoSync: x2 is held
   REQUIRE(b.pullOnce());  // b learns lastMutationID 2 for itself
   REQUIRE(b.flush(5s));
   REQUIRE(a.pullOnce());
