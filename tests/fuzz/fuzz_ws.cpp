@@ -15,28 +15,32 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const bool debug = std::getenv("FUZZ_WS_DEBUG") != nullptr;
-  const auto t0 = std::chrono::steady_clock::now();
-  plasma_fuzz::Conn c;
-  const bool sent = c.send(
-      "GET /sync/ws?clientGroupID=fg&clientID=fc&room=r1&user=fuzzer HTTP/1.1\r\n"
-      "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  std::string got;
-  if (!sent || !c.readUntil("\r\n\r\n", got)) {
-    std::fprintf(stderr, "fuzz: the WebSocket upgrade was not answered:\n%s\n", got.c_str());
-    std::abort();
-  }
-  if (got.rfind("HTTP/1.1 101", 0) != 0) {
-    std::fprintf(stderr, "fuzz: the WebSocket upgrade was refused:\n%s\n", got.c_str());
-    std::abort();
-  }
-  const auto t1 = std::chrono::steady_clock::now();
-  if (c.send(std::string_view(reinterpret_cast<const char*>(data), size))) c.finishSending();
-  c.readUntil("", got);
-  if (debug) {
-    const auto t2 = std::chrono::steady_clock::now();
-    using ms = std::chrono::duration<double, std::milli>;
-    std::fprintf(stderr, "upgrade %.1f ms, frames to close %.1f ms\n", ms(t1 - t0).count(), ms(t2 - t1).count());
-  }
+  plasma_fuzz::withRetryOnSilence([&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    plasma_fuzz::Conn c;
+    const bool sent = c.send(
+        "GET /sync/ws?clientGroupID=fg&clientID=fc&room=r1&user=fuzzer HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    std::string got;
+    if (!sent || !c.readUntil("\r\n\r\n", got)) {
+      if (c.silent()) return false;
+      std::fprintf(stderr, "fuzz: the WebSocket upgrade was not answered:\n%s\n", got.c_str());
+      std::abort();
+    }
+    if (got.rfind("HTTP/1.1 101", 0) != 0) {
+      std::fprintf(stderr, "fuzz: the WebSocket upgrade was refused:\n%s\n", got.c_str());
+      std::abort();
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    if (c.send(std::string_view(reinterpret_cast<const char*>(data), size))) c.finishSending();
+    c.readUntil("", got);
+    if (debug) {
+      const auto t2 = std::chrono::steady_clock::now();
+      using ms = std::chrono::duration<double, std::milli>;
+      std::fprintf(stderr, "upgrade %.1f ms, frames to close %.1f ms\n", ms(t1 - t0).count(), ms(t2 - t1).count());
+    }
+    return !c.silent();
+  });
   return 0;
 }
