@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "all_kinds.hpp"
+#include "engine/json_value.hpp"
 #include "engine/row_codec.hpp"
+
+#include <boost/json.hpp>
 #include "test_util.hpp"
 
 using namespace plasma;
@@ -51,4 +54,23 @@ TEST_CASE("fuzz regression: a row whose vtable ends before a NOT NULL column wit
   const RowView row(filled.get(), bytes.data(), bytes.size(), "r1");
   CHECK(row.get(kinds.title) == std::optional<std::string_view>("added later"));
   CHECK(row.get(kinds.count) == std::optional<std::int64_t>(3));
+}
+
+TEST_CASE("fuzz regression: a json column refuses a number that overflows a double",
+          "[reliability][fuzz][json]") {
+  // fuzz_row_json: 10E511627776 parsed as infinity and was stored as the
+  // text `Infinity`, which is not JSON — the engine's own verifier then
+  // refused the row it had built.
+  const TableSpec& spec = kinds.spec();
+  const ColumnSpec& meta = spec.columns[kinds.meta.index()];
+  for (const char* text : {R"({"a":10E511627776})", "[1, -1e999]", "1e400"}) {
+    INFO(text);
+    plasma_test::expectError([&] { (void)detail::valueFromJson(spec, meta, boost::json::parse(text)); },
+                             ErrorCode::TypeMismatch, {"kinds.meta", "overflows"});
+  }
+  // Large finite numbers are fine and stay valid JSON.
+  const Value ok = detail::valueFromJson(spec, meta, boost::json::parse(R"({"a":1.7976931348623157e308})"));
+  boost::json::error_code ec;
+  (void)boost::json::parse(ok.asJson(), ec);
+  CHECK_FALSE(ec);
 }
