@@ -15,8 +15,8 @@ def medians(benchmarks):
     aggregate = {}
     runs = defaultdict(list)
     for b in benchmarks:
-        if b.get("error_occurred"):
-            continue
+        if b.get("error_occurred") or "items_per_second" not in b:
+            continue  # failed, or a latency-only workload (pokes): no rate to compare
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median":
                 aggregate[b["run_name"]] = b["items_per_second"]
