@@ -53,7 +53,7 @@ bool ready(const std::shared_future<client::Outcome>& f, std::chrono::millisecon
 
 }  // namespace
 
-TEST_CASE("client: mutate is local and immediate; it syncs and resolves once the node answers", "[client]") {
+TEST_CASE("client: mutate is local and immediate - it syncs and resolves once the node answers", "[client]") {
   TempDir dir, node_dir;
   client::Client c(optionsFor(dir.path(), deadPort(), "alice"));
   const auto t0 = std::chrono::steady_clock::now();
@@ -351,7 +351,7 @@ TEST_CASE("client: after a crash rolled nextMutationID back, new mutations are r
   CHECK(serverLastMutationID(node.port(), group, id) == 5);
 }
 
-TEST_CASE("client: discardMutation rolls back a pending mutation; resetLocalState yields a fresh full state", "[client]") {
+TEST_CASE("client: discardMutation rolls back a pending mutation - resetLocalState yields a fresh full state", "[client]") {
   TempDir dir, node_dir, other_dir;
   NodeProcess node(node_dir.path());
   client::Client other(optionsFor(other_dir.path(), node.port(), "alice"));
@@ -398,7 +398,7 @@ TEST_CASE("client: discardMutation rolls back a pending mutation; resetLocalStat
   CHECK(hn.outcome.get().kind == client::OutcomeKind::Applied);
 }
 
-TEST_CASE("client: a schema-version mismatch calls onSchemaMismatch; stay and reset both work", "[client]") {
+TEST_CASE("client: a schema-version mismatch calls onSchemaMismatch - stay and reset both work", "[client]") {
   TempDir node_dir;
   NodeProcess node(node_dir.path());
   for (auto action : {client::SchemaMismatchAction::Stay, client::SchemaMismatchAction::Reset}) {

@@ -64,7 +64,7 @@ std::map<std::string, std::string> serverState(std::uint16_t port, const std::st
 
 }  // namespace
 
-TEST_CASE("client group: two Clients in one process share the store; each has its own clientID", "[client][group]") {
+TEST_CASE("client group: two Clients in one process share the store - each has its own clientID", "[client][group]") {
   TempDir dir, node_dir;
   NodeProcess node(node_dir.path());
   // Durability::Full (the default): a mutation is pushable by any member at
@@ -267,7 +267,7 @@ TEST_CASE("client: ten clients converge after concurrent conflicting edits", "[c
   }
 }
 
-TEST_CASE("client: presence lists every client of the room; getContext is called per mutator run", "[client]") {
+TEST_CASE("client: presence lists every client of the room - getContext is called per mutator run", "[client]") {
   TempDir node_dir, ad, bd;
   NodeProcess node(node_dir.path());
   auto ao = groupOptions(ad.path(), node.port(), "alice");

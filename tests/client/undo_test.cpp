@@ -116,7 +116,7 @@ TEST_CASE("client undo: an item moved to a created list is restored before that 
   (void)later;
 }
 
-TEST_CASE("client: the handles of a destroyed Client resolve Detached; the mutation stays pending", "[client]") {
+TEST_CASE("client: the handles of a destroyed Client resolve Detached - the mutation stays pending", "[client]") {
   TempDir dir;
   client::MutationHandle h;
   {

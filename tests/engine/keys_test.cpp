@@ -215,7 +215,7 @@ TEST_CASE("malformed keys and file values are rejected", "[engine][keys]") {
   expectError([] { (void)keys::encodeKey(Value(FileRef{"h", 1, "text/plain"})); }, ErrorCode::TypeMismatch);
 }
 
-TEST_CASE("u64 keys are big-endian and ordered; prefixSuccessor bounds a prefix", "[engine][keys]") {
+TEST_CASE("u64 keys are big-endian and ordered - prefixSuccessor bounds a prefix", "[engine][keys]") {
   std::mt19937_64 rng(8);
   for (int i = 0; i < 10000; ++i) {
     const std::uint64_t a = rng() >> (rng() % 64), b = rng() >> (rng() % 64);

@@ -225,7 +225,7 @@ TEST_CASE("a reset and renewed read transaction sees data committed in between",
   CHECK(lmdb::toView(*v) == "new");
 }
 
-TEST_CASE("LMDB errors become StorageError with the native code; a full map says so", "[engine][lmdb]") {
+TEST_CASE("LMDB errors become StorageError with the native code - a full map says so", "[engine][lmdb]") {
   auto e = plasma_test::expectError([] { lmdb::check(MDB_NOTFOUND, "looking up x"); }, ErrorCode::Storage,
                                     {"looking up x"});
   (void)e;

@@ -162,7 +162,7 @@ TEST_CASE("a compacted change log stays compacted after reopening", "[engine][re
   CHECK(db.headVersion() == 11);
 }
 
-TEST_CASE("a full map fails only that write; a reopen with a larger map continues", "[engine][reopen][errors]") {
+TEST_CASE("a full map fails only that write - a reopen with a larger map continues", "[engine][reopen][errors]") {
   TempDir dir;
   auto small = plasma_test::fastOptions();
   small.map_size_bytes = std::size_t{1} << 20;  // 1 MiB

@@ -144,7 +144,7 @@ TEST_CASE("encoded rows read back every column kind in place", "[engine][rowcode
   CHECK(json.at("data") == "AAEC/w==");
 }
 
-TEST_CASE("a column beyond an old row's vtable reads its fill value; a NULL inside reads NULL",
+TEST_CASE("a column beyond an old row's vtable reads its fill value - a NULL inside reads NULL",
           "[engine][rowcodec]") {
   // Old rows were written when `todos` had only id and title (slots 0, 1).
   struct Narrow : Table {

@@ -711,7 +711,7 @@ TEST_CASE("a delete with both a cascade and a restrict child deletes nothing", "
 
 // ---- limits, files, JSON, duplicates ----------------------------------------------------------
 
-TEST_CASE("ids longer than 256 bytes are a PrimaryKey error; 256 bytes are fine", "[engine][write][errors]") {
+TEST_CASE("ids longer than 256 bytes are a PrimaryKey error - 256 bytes are fine", "[engine][write][errors]") {
   Fixture fx;
   const std::string max_id(256, 'x');
   fx.item(max_id, "longest");

@@ -303,7 +303,7 @@ TEST_CASE("connections over max_connections get 503 TooManyConnections", "[net]"
   CHECK(d.request("GET", "/").status == 200);
 }
 
-TEST_CASE("a Responder not called within handler_timeout gives 503; a late call is ignored", "[net]") {
+TEST_CASE("a Responder not called within handler_timeout gives 503 - a late call is ignored", "[net]") {
   auto options = quietOptions();
   options.handler_timeout = 200ms;
   Parked parked;
@@ -324,7 +324,7 @@ TEST_CASE("a Responder not called within handler_timeout gives 503; a late call 
   CHECK(next.body == "next");
 }
 
-TEST_CASE("stop() lets an in-flight request finish; its Responder is called after stop began", "[net]") {
+TEST_CASE("stop() lets an in-flight request finish - its Responder is called after stop began", "[net]") {
   Parked parked;
   Server server(quietOptions(), parked.handler());
   server.start();
@@ -387,7 +387,7 @@ TEST_CASE("start() names host:port when it cannot bind", "[net]") {
   REQUIRE_THROWS_WITH(second.start(), Catch::Contains(where) && Catch::Contains("cannot listen"));
 }
 
-TEST_CASE("HEAD gets headers only; server errors are JSON everywhere", "[net]") {
+TEST_CASE("HEAD gets headers only - server errors are JSON everywhere", "[net]") {
   Server server(quietOptions(), answer("twelve bytes"));
   server.start();
   RawConn conn(server.port());

@@ -91,7 +91,7 @@ TEST_CASE("WebSocket echo, upgrade request visible, stats", "[net]") {
   CHECK(waitFor([&] { return server.stats().open_websockets == 0 && server.stats().open_connections == 0; }, 2s));
 }
 
-TEST_CASE("WsConnection sends from other threads arrive in order; close(code, reason) reaches the client",
+TEST_CASE("WsConnection sends from other threads arrive in order - close(code, reason) reaches the client",
           "[net]") {
   Recorder rec;
   rec.echo = false;
@@ -200,7 +200,7 @@ TEST_CASE("onClose runs exactly once per connection, also when the client just d
   CHECK(rec.closed.size() == 5);
 }
 
-TEST_CASE("onOpen may send and close at once; the client gets the message, then the close", "[net]") {
+TEST_CASE("onOpen may send and close at once - the client gets the message, then the close", "[net]") {
   WsHandler h;
   h.path = "/sync/ws";
   std::atomic<int> closes{0};

@@ -193,7 +193,7 @@ TEST_CASE("node: FlatBuffers push then pull carries rows as stored bytes", "[nod
   CHECK(resp.last_mutation_id_changes.at("c") == 1);
 }
 
-TEST_CASE("node: the same push twice applies once; a gap is rejected", "[node][integration]") {
+TEST_CASE("node: the same push twice applies once - a gap is rejected", "[node][integration]") {
   TempDir dir;
   NodeProcess node(dir.path());
   Client c(node.port());
@@ -297,7 +297,7 @@ TEST_CASE("node: 401, 409, VersionNotSupported, ClientStateNotFound, 413, 404, 4
   CHECK(again.http.request("GET", "/healthz").status == 200);
 }
 
-TEST_CASE("node: bad input gets a status and a JSON error naming the problem; the node keeps serving",
+TEST_CASE("node: bad input gets a status and a JSON error naming the problem - the node keeps serving",
           "[node][integration][errors]") {
   TempDir dir;
   NodeProcess node(dir.path(), {"--request-timeout-ms", "400"});

@@ -289,7 +289,7 @@ TEST_CASE("realtime: a push pokes the rooms whose clients may see it, within mil
   CHECK_FALSE(nextOfType(device, "poke", 50ms));
 }
 
-TEST_CASE("realtime: ?room= overrides the room; presence lists on join, update and leave",
+TEST_CASE("realtime: ?room= overrides the room - presence lists on join, update and leave",
           "[node][realtime][presence]") {
   TempDir dir;
   NodeProcess node(dir.path(), {"--poke-token", "sesame"});
@@ -369,7 +369,7 @@ TEST_CASE("realtime: a socket that dies without closing leaves the presence list
   CHECK(a.isOpen());
 }
 
-TEST_CASE("realtime: the poke endpoint needs the poke token; without one configured it is absent",
+TEST_CASE("realtime: the poke endpoint needs the poke token - without one configured it is absent",
           "[node][realtime][poke]") {
   TempDir dir;
   {
@@ -401,7 +401,7 @@ TEST_CASE("realtime: the poke endpoint needs the poke token; without one configu
   CHECK(h.post("/sync/poke", R"({"room":"r"})", {{"Authorization", "anything"}}).status == 404);
 }
 
-TEST_CASE("realtime: bad socket input closes that socket with a reason; the node keeps serving",
+TEST_CASE("realtime: bad socket input closes that socket with a reason - the node keeps serving",
           "[node][realtime][errors]") {
   TempDir dir;
   NodeProcess node(dir.path(), {"--auth-token", "tok", "--poke-token", "sesame", "--ws-max-messages-per-s", "10",
@@ -556,7 +556,7 @@ TEST_CASE("metrics: /metrics is Prometheus text and its counters move with traff
   CHECK(h2.get("/metrics").status == 404);
 }
 
-TEST_CASE("compaction: scheduled runs fold the log; a client with an old cookie still converges",
+TEST_CASE("compaction: scheduled runs fold the log - a client with an old cookie still converges",
           "[node][compaction]") {
   TempDir dir;
   NodeProcess node(dir.path(), {"--compact-interval-ms", "150", "--compact-margin", "0", "--compact-active-window-s", "1",

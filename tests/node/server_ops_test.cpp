@@ -138,7 +138,7 @@ TEST_CASE("server ops: the heartbeat runs in quiet periods", "[node][serverops]"
   CHECK(runs->load() == after);  // stopped with the node
 }
 
-TEST_CASE("server ops: invokeMutator pokes the rooms that may see its rows; createServerDb applies auth.read; "
+TEST_CASE("server ops: invokeMutator pokes the rooms that may see its rows - createServerDb applies auth.read - "
           "snapshotAsOf and compaction",
           "[node][serverops][realtime]") {
   TempDir dir;

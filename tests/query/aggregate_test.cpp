@@ -103,7 +103,7 @@ TEST_CASE("aggregates over a whole table skip NULLs", "[query][aggregate]") {
   CHECK(row["maxr"] == Value("west"));
 }
 
-TEST_CASE("avg is real even over integers that divide evenly; sum of a predicate counts", "[query][aggregate]") {
+TEST_CASE("avg is real even over integers that divide evenly - sum of a predicate counts", "[query][aggregate]") {
   Fixture fx;
   const QueryResult r =
       fx.db.select({{"a", avg(sales.qty)}, {"s", sum(sales.qty)}}).from(sales).where(inArray(sales.id, {"s1", "s3"})).all();
@@ -168,7 +168,7 @@ TEST_CASE("aggregates over no rows: one row, count 0, the rest NULL", "[query][a
   CHECK(fx.db.select({{"n", count()}}).from(sales).limit(5).all().size() == 1);
 }
 
-TEST_CASE("groupBy: NULL is its own group; aggregates per group", "[query][aggregate][groupBy]") {
+TEST_CASE("groupBy: NULL is its own group - aggregates per group", "[query][aggregate][groupBy]") {
   Fixture fx;
   const QueryResult r = fx.db.select({{"region", sales.region},
                                       {"n", count()},
@@ -251,7 +251,7 @@ TEST_CASE("having filters groups by aggregate and by key", "[query][aggregate][h
   CHECK(texts(base().having(gt(avg(sales.price), 5)).all(), "r") == S{"east", "north"});
 }
 
-TEST_CASE("orderBy over aggregates; limit and offset page the groups", "[query][aggregate][order]") {
+TEST_CASE("orderBy over aggregates - limit and offset page the groups", "[query][aggregate][order]") {
   Fixture fx;
   auto q = [&] { return fx.db.select({{"r", sales.region}, {"n", count()}, {"q", sum(sales.qty)}}).from(sales).groupBy(sales.region); };
   CHECK(texts(q().orderBy(desc(count()), asc(sales.region)).all(), "r") == S{"east", qtest::kNull, "west", "north"});

@@ -1363,7 +1363,7 @@ TEST_CASE("live: subscribe() after ready gets the current rows at once", "[live]
   CHECK(ids(deltas.lastDelta().added) == S{"i5"});
 }
 
-TEST_CASE("live: whenReady() makes the initial result available; the first delta holds all of it", "[live]") {
+TEST_CASE("live: whenReady() makes the initial result available - the first delta holds all of it", "[live]") {
   Fx fx;
   seedRows(fx, 30);
   auto live = fx.d().select({{"id", items.id}}).from(items).where(gt(items.n, 10)).live();
@@ -1757,7 +1757,7 @@ void slowSubscriberScenario(OpenOptions options) {
 
 }  // namespace
 
-TEST_CASE("live: many commits while a subscriber is slow do not block writers; the result stays correct", "[live]") {
+TEST_CASE("live: many commits while a subscriber is slow do not block writers - the result stays correct", "[live]") {
   // Default OpenOptions (max_readers 126): every queued commit event holds a
   // read snapshot, and the queue holds up to 256 of them.
   slowSubscriberScenario(plasma_test::fastOptions());

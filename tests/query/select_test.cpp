@@ -340,7 +340,7 @@ TEST_CASE("rowsAs<T> maps outputs onto described structs", "[query][select][rows
   CHECK(fx.db.select().from(things).where(eq(things.id, "zz")).rowsAs<ThingRow>().empty());
 }
 
-TEST_CASE("orderBy: NULLs first ascending, last descending; several keys", "[query][select][order]") {
+TEST_CASE("orderBy: NULLs first ascending, last descending - several keys", "[query][select][order]") {
   Fixture fx;
   const auto& db = fx.db;
   using V = std::vector<std::string>;

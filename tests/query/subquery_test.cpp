@@ -105,7 +105,7 @@ TEST_CASE("fromSubquery: filter, order and project a subquery's rows with colRef
   CHECK(values(page, "a") == V{Value(7), Value(10)});  // NULL first, skipped by the offset
 }
 
-TEST_CASE("fromSubquery over an aggregate subquery; groupBy on a colRef", "[query][subquery][aggregate]") {
+TEST_CASE("fromSubquery over an aggregate subquery - groupBy on a colRef", "[query][subquery][aggregate]") {
   Fixture fx;
   const QueryResult big = fx.db.select({{"cust", colRef("t", "cust")}, {"total", colRef("t", "total")}})
                               .fromSubquery(fx.totals(), "t")

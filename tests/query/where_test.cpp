@@ -276,7 +276,7 @@ TEST_CASE("select orders, limits and offsets the rows it filters", "[query][sele
   });
 }
 
-TEST_CASE("select rejects a negative limit or offset; get of a missing id is a value", "[query][select][errors]") {
+TEST_CASE("select rejects a negative limit or offset - get of a missing id is a value", "[query][select][errors]") {
   Fixture fx;
   fx.db.read([&](const ReadTx& tx) {
     expectError([&] { (void)tx.select(things).limit(-2).rows(); }, ErrorCode::InvalidArgument, {"limit"});

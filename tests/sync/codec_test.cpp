@@ -254,7 +254,7 @@ TEST_CASE("codec: pull requests round-trip, cookie null or a number", "[codec]")
   CHECK(decodePull(Encoding::Json, R"({"clientGroupID":"g","cookie":5.0,"pullVersion":1,"schemaVersion":""})").cookie == 5u);
 }
 
-TEST_CASE("codec: push responses round-trip; JSON lists only the mutations not applied", "[codec]") {
+TEST_CASE("codec: push responses round-trip - JSON lists only the mutations not applied", "[codec]") {
   const PushResponse in = samplePushResponse();
   const PushResponse fb = decodePushResponse(Encoding::FlatBuffers, encodePushResponse(Encoding::FlatBuffers, in));
   REQUIRE(fb.results.size() == in.results.size());

@@ -220,7 +220,7 @@ TEST_CASE("sync: auth.write is checked on every row a mutator writes", "[sync][p
   CHECK(fx.db.get(todos, "b")->get(todos.owner) == std::optional<std::string_view>("bob"));
 }
 
-TEST_CASE("sync: pulls are filtered by auth.read; a row that becomes unreadable is a del", "[sync][pull][auth]") {
+TEST_CASE("sync: pulls are filtered by auth.read - a row that becomes unreadable is a del", "[sync][pull][auth]") {
   Fixture fx;
   fx.server.push(pushOf("ga", {create("ac", 1, "a", "private"), create("ac", 2, "s", "to share")}), as("alice"));
   auto first = fx.server.pull(pullOf("gb", std::nullopt), as("bob"));
@@ -246,7 +246,7 @@ TEST_CASE("sync: pulls are filtered by auth.read; a row that becomes unreadable 
   CHECK(alice.size() == 2);
 }
 
-TEST_CASE("sync: maxMutationsPerPush defers the rest; re-sending converges", "[sync][push]") {
+TEST_CASE("sync: maxMutationsPerPush defers the rest - re-sending converges", "[sync][push]") {
   Fixture fx(SyncOptions{.max_mutations_per_push = 2});
   std::vector<Mutation> all;
   for (int i = 1; i <= 5; ++i) all.push_back(create("c", i, "t" + std::to_string(i)));
