@@ -47,6 +47,30 @@
 namespace plasma_bench {
 namespace {
 
+// CPU seconds of the whole process (every thread: the in-process node too).
+double processCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+plasma::client::ClientOptions benchClientOptions(const std::filesystem::path& dir, std::uint16_t port,
+                                                 plasma::Durability durability) {
+  plasma::client::ClientOptions o;
+  o.tables = {todo::todos};
+  o.schema_version = todo::kSchemaVersion;
+  o.runner = plasma::sync::runnerFor(todo::mutators());
+  o.ctx = todo::Ctx{"bench"};
+  o.data_dir = dir;
+  o.durability = durability;
+  o.port = port;
+  o.auth_headers = {{"X-User", "bench"}};
+  o.ws_params = {{"user", "bench"}};
+  o.request_timeout = std::chrono::seconds(60);
+  return o;
+}
+
 void clientMutate(benchmark::State& state, plasma::Durability durability) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("plasma-bench-client-" + std::to_string(static_cast<int>(durability)) + "-" +
@@ -54,13 +78,7 @@ void clientMutate(benchmark::State& state, plasma::Durability durability) {
   std::filesystem::remove_all(dir);
   std::vector<double> us;
   {
-    plasma::client::ClientOptions o;
-    o.tables = {todo::todos};
-    o.schema_version = todo::kSchemaVersion;
-    o.runner = plasma::sync::runnerFor(todo::mutators());
-    o.ctx = todo::Ctx{"bench"};
-    o.data_dir = dir;
-    o.durability = durability;
+    auto o = benchClientOptions(dir, 0, durability);
     o.offline = true;
     o.websocket = false;
     plasma::client::Client client(o);
@@ -93,30 +111,6 @@ void clientMutate(benchmark::State& state, plasma::Durability durability) {
     state.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
   }
   state.SetItemsProcessed(state.iterations());
-}
-
-// CPU seconds of the whole process (every thread: the in-process node too).
-double processCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-plasma::client::ClientOptions benchClientOptions(const std::filesystem::path& dir, std::uint16_t port,
-                                                 plasma::Durability durability) {
-  plasma::client::ClientOptions o;
-  o.tables = {todo::todos};
-  o.schema_version = todo::kSchemaVersion;
-  o.runner = plasma::sync::runnerFor(todo::mutators());
-  o.ctx = todo::Ctx{"bench"};
-  o.data_dir = dir;
-  o.durability = durability;
-  o.port = port;
-  o.auth_headers = {{"X-User", "bench"}};
-  o.ws_params = {{"user", "bench"}};
-  o.request_timeout = std::chrono::seconds(60);
-  return o;
 }
 
 // n todos of "bench", `batch` per commit: the rows of both sides of
