@@ -591,7 +591,7 @@ def main():
     L.append(f"- CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores; memory {mem_gib:.1f} GiB; "
              f"kernel {machine.get('kernel', '?')} ({machine.get('os', '?')})")
     L.append(f"- load average at the start {machine.get('loadavg_start', '?')}, at the end {machine.get('loadavg_end', '?')}. "
-             "**A shared, noisy 2-core virtual machine**: three other engineers were compiling on it during the run. "
+             "**A shared, noisy 2-core virtual machine**: other work may run beside the benchmark (the load averages above tell how much). "
              "Every figure is a median of repetitions (Google Benchmark: 3 repetitions, randomly interleaved; "
              "load-harness curve and wrk: the runs listed) and the comparisons are ratios measured in the same run; "
              "absolute numbers move by 10-30% from run to run here, fsync-bound ones more.")
