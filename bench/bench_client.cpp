@@ -40,6 +40,7 @@
 #include "bench_common.hpp"
 #include "client/client.hpp"
 #ifdef PLASMA_BENCH_POKE
+#include "bench_todo_node.hpp"
 #include "node/node.hpp"
 #endif
 #include "todo_app.hpp"
@@ -153,19 +154,7 @@ void localInsert(benchmark::State& state) {
 }
 
 #ifdef PLASMA_BENCH_POKE
-plasma::node::AppSpec todoApp() {
-  plasma::node::AppSpec app;
-  app.schema = &todo::schema;
-  app.runner = plasma::sync::runnerFor(todo::mutators());
-  app.make_auth = [](const plasma::node::NodeOptions&) -> plasma::node::AuthHook {
-    return [](const plasma::node::AuthRequest& r) {
-      std::string_view user = r.http.header("X-User");
-      if (user.empty()) user = r.http.queryParam("user").value_or("bench");
-      return plasma::node::AuthResult::allow(todo::Ctx{std::string(user)});
-    };
-  };
-  return app;
-}
+plasma::node::AppSpec todoApp() { return todoNodeApp("bench"); }
 
 plasma::node::NodeOptions nodeOptions(const std::filesystem::path& dir, plasma::Durability durability) {
   plasma::node::NodeOptions o;

@@ -53,6 +53,7 @@
 
 #include "bench_common.hpp"
 #include "net/http_client.hpp"
+#include "bench_todo_node.hpp"
 #include "node/node.hpp"
 #include "todo_app.hpp"  // examples/todo (the todo_app target)
 
@@ -265,16 +266,7 @@ void pokeFanout(benchmark::State& state, std::size_t rooms, std::size_t per_room
   o.max_connections = 30000;
   o.ws_ping_interval = std::chrono::hours(1);  // idle sockets stay quiet during the run
   o.map_size_bytes = std::size_t{1} << 30;
-  plasma::node::AppSpec app;
-  app.schema = &todo::schema;
-  app.runner = plasma::sync::runnerFor(todo::mutators());
-  app.make_auth = [](const plasma::node::NodeOptions&) -> plasma::node::AuthHook {
-    return [](const plasma::node::AuthRequest& r) {
-      std::string_view user = r.http.header("X-User");
-      if (user.empty()) user = r.http.queryParam("user").value_or("demo-user");
-      return plasma::node::AuthResult::allow(todo::Ctx{std::string(user)});
-    };
-  };
+  const plasma::node::AppSpec app = todoNodeApp("demo-user");
   plasma::node::Node node(o, app);
   node.start();
 
