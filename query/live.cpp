@@ -680,39 +680,52 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   struct Sub {
     std::function<void(const std::vector<ResultRow>&)> rows;
     std::function<void(const LiveDelta&)> delta;
+    // A late subscriber's first rows (the result when it subscribed). They
+    // are delivered by whichever delivery reaches this subscriber first —
+    // its own posted first callback or a commit's delta published after it
+    // subscribed — so a delta never arrives ahead of the rows it applies to.
+    // `First::delivered` is guarded by deliver_mu_.
+    struct First {
+      std::shared_ptr<const std::vector<ResultRow>> rows;
+      bool delivered = false;
+    };
+    std::shared_ptr<First> first;
   };
 
+  // Caller holds deliver_mu_.
+  static void deliverFirst(const Sub& s) {
+    if (!s.first || s.first->delivered) return;
+    s.first->delivered = true;
+    if (s.rows) s.rows(*s.first->rows);
+    if (s.delta) {
+      LiveDelta delta;
+      delta.added = *s.first->rows;
+      s.delta(delta);
+    }
+  }
+
   LiveSubscription add(Sub sub) {
-    // deliver_mu_ first: a delta in flight is delivered before or after this
-    // subscriber's initial rows, never around them.
-    std::unique_lock deliver(deliver_mu_);
     std::uint64_t id = 0;
-    std::vector<OutRow> snapshot;
     bool ready = false;
     {
       std::lock_guard lock(mu_);
       if (closed_) throw Error(ErrorCode::InvalidArgument, "subscribe(): the live query was closed");
       id = next_sub_++;
-      subs_.emplace(id, sub);
       ready = ready_;
-      snapshot = output_;
+      // A late subscriber starts from the current result, taken in the same
+      // critical section that registers it: every commit published after
+      // this is a delta from exactly these rows.
+      if (ready) sub.first = std::make_shared<Sub::First>(Sub::First{std::make_shared<const std::vector<ResultRow>>(plain(output_))});
+      subs_.emplace(id, sub);
     }
-    if (ready) {  // a late subscriber starts from the current result
-      auto self = shared_from_this();
-      auto rows = std::make_shared<const std::vector<ResultRow>>(plain(snapshot));
-      auto run = [self, id, sub, rows] {
+    if (ready) {
+      auto run = [self = shared_from_this(), id, sub] {
         std::lock_guard d(self->deliver_mu_);
         if (!self->subscribed(id)) return;
         self->delivering_thread_ = std::this_thread::get_id();
-        if (sub.rows) sub.rows(*rows);
-        if (sub.delta) {
-          LiveDelta delta;
-          delta.added = *rows;
-          sub.delta(delta);
-        }
+        deliverFirst(sub);
         self->delivering_thread_ = std::thread::id();
       };
-      deliver.unlock();
       if (options_.executor) {
         options_.executor(std::move(run));
       } else {
@@ -784,6 +797,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
       self->delivering_thread_ = std::this_thread::get_id();
       for (const auto& [id, s] : subs) {
         if (!self->subscribed(id)) continue;  // reset() after this was posted
+        deliverFirst(s);  // its first rows, if its own first callback has not run yet
         if (s.rows) s.rows(*rows);
         if (s.delta && !reordered) s.delta(*shared_delta);  // a pure reorder changes no row
       }
