@@ -24,4 +24,28 @@ inline ::io_uring_sqe* plasma_io_uring_get_sqe_cleared(::io_uring* ring) {
 #define io_uring_get_sqe plasma_io_uring_get_sqe_cleared
 #endif
 
+#include "net/http_codec.hpp"
+
+namespace plasma::net::detail {
+namespace {
+thread_local unsigned ring_entries = 0;  // 0: Asio's own ring size
+}
+RingEntriesScope::RingEntriesScope(unsigned entries) noexcept : previous_(ring_entries) { ring_entries = entries; }
+RingEntriesScope::~RingEntriesScope() { restore(); }
+void RingEntriesScope::restore() noexcept {
+  if (!restored_) ring_entries = previous_;
+  restored_ = true;
+}
+}  // namespace plasma::net::detail
+
+#if defined(BOOST_ASIO_HAS_IO_URING)
+// Asio sizes every ring with a compile-time 16,384; RingEntriesScope (net/http_codec.hpp) lets a
+// thread ask for less. io_uring_queue_init is called only from io_uring_service.ipp, below.
+inline int plasma_io_uring_queue_init(unsigned entries, ::io_uring* ring, unsigned flags) {
+  if (const unsigned n = plasma::net::detail::ring_entries) entries = n;
+  return ::io_uring_queue_init(entries, ring, flags);
+}
+#define io_uring_queue_init plasma_io_uring_queue_init
+#endif
+
 #include <boost/asio/impl/src.hpp>

@@ -38,9 +38,16 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A private io_context driven by the calling thread.
+// A private io_context driven by the calling thread, on a small io_uring ring (see
+// detail::RingEntriesScope): a client has at most a few operations in flight. Asio makes the
+// ring with the first I/O object, here timer_, so the scope lasts until the constructor's body.
 class Loop {
+  static constexpr unsigned kRingEntries = 64;
+  detail::RingEntriesScope ring_scope_{kRingEntries};  // first member: constructed first
+
  public:
+  Loop() { ring_scope_.restore(); }
+
   asio::io_context ioc{1};
 
   // Runs handlers until done() or the deadline; returns done().

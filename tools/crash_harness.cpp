@@ -278,9 +278,10 @@ std::string todoId(const Pusher& p, std::int64_t m) { return p.client + "-" + st
 std::vector<plasma::net::Header> headers() { return {{"X-User", kUser}}; }
 
 // A client for the node, or null after a short pause when one cannot be
-// made now (net::HttpClient sets up an io_uring per client; under the
-// reconnect churn of these runs io_uring_queue_init can fail with ENOMEM
-// until released rings are torn down).
+// made now (net::HttpClient sets up an io_uring per client — a 64-entry one
+// since the blocking clients stopped taking Asio's 16,384 — and under heavy
+// reconnect churn io_uring_queue_init could fail with ENOMEM until the
+// kernel had torn released rings down).
 std::unique_ptr<plasma::net::HttpClient> newHttpClient(std::uint16_t port, std::chrono::milliseconds timeout) {
   try {
     return std::make_unique<plasma::net::HttpClient>("127.0.0.1", port, timeout);

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -429,6 +431,44 @@ TEST_CASE("the io_context runs on io_uring when PLASMA_IO_URING is on", "[net]")
     CHECK(countRings() - before >= 3);
   else
     CHECK(countRings() == before);
+}
+
+TEST_CASE("the blocking clients' rings are small, the server's keep Asio's size", "[net]") {
+  if (!usesIoUring()) return;
+  // /proc/self/fdinfo of an io_uring descriptor gives its submission ring's mask (entries - 1).
+  auto ringSizes = [] {
+    std::map<int, unsigned> sizes;  // fd -> entries
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      auto target = std::filesystem::read_symlink(entry.path(), ec);
+      if (ec || target.string().find("io_uring") == std::string::npos) continue;
+      const int fd = std::stoi(entry.path().filename().string());
+      std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
+      for (std::string line; std::getline(info, line);) {
+        if (line.rfind("SqMask:", 0) == 0) sizes[fd] = static_cast<unsigned>(std::stoul(line.substr(7), nullptr, 0)) + 1;
+      }
+    }
+    return sizes;
+  };
+  const auto before = ringSizes();
+  Server server(quietOptions(), answer("ok"));
+  server.start();
+  const auto with_server = ringSizes();
+  HttpClient client("127.0.0.1", server.port());
+  CHECK(client.request("GET", "/").body == "ok");
+  const auto with_client = ringSizes();
+  std::vector<unsigned> server_rings, client_rings;
+  for (const auto& [fd, n] : with_server) {
+    if (!before.contains(fd)) server_rings.push_back(n);
+  }
+  for (const auto& [fd, n] : with_client) {
+    if (!with_server.contains(fd)) client_rings.push_back(n);
+  }
+  REQUIRE(server_rings.size() == 2);  // quietOptions(): two worker threads
+  CHECK(server_rings[0] == 16384);
+  CHECK(server_rings[1] == 16384);
+  REQUIRE(client_rings.size() == 1);
+  CHECK(client_rings[0] == 64);
 }
 
 TEST_CASE("without io_uring, start() says so and names -DPLASMA_IO_URING=OFF", "[net]") {
