@@ -31,6 +31,10 @@ std::string latestKey(std::string_view table, std::string_view id) {
 }
 
 
+// `_meta` key of the highest horizon the log was compacted to (8-byte
+// big-endian); absent when it never was.
+constexpr std::string_view kCompactionHorizonKey = "compaction_horizon";
+
 std::uint64_t readHead(const lmdb::Txn& txn, MDB_dbi meta) {
   auto v = txn.get(meta, "head");
   return v ? keys::decodeU64(lmdb::toView(*v)) : 0;
@@ -41,6 +45,11 @@ std::uint64_t readHead(const lmdb::Txn& txn, MDB_dbi meta) {
 std::uint64_t DatabaseImpl::head(const TxnState& s) const {
   if (s.head) return *s.head;
   return readHead(s.txn, meta);
+}
+
+std::uint64_t DatabaseImpl::compactionHorizon(const TxnState& s) const {
+  auto v = s.txn.get(meta, kCompactionHorizonKey);
+  return v ? keys::decodeU64(lmdb::toView(*v)) : 0;
 }
 
 // Buffers the entry just built in s.entry_builder as `version` (the next
@@ -59,9 +68,11 @@ void DatabaseImpl::queueEntry(TxnState& s, std::uint64_t version) {
 }
 
 void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
-                                std::span<const std::uint8_t> row) {
+                                std::span<const std::uint8_t> row, bool existed,
+                                std::span<const std::uint8_t> before_row) {
   assert(t.logged);
   assert(op == ChangeOp::Del || !row.empty());
+  assert(existed || before_row.empty());
   if (!s.head) s.head = readHead(s.txn, meta);
   const std::uint64_t version = *s.head + 1;
   auto& b = s.entry_builder;
@@ -73,10 +84,16 @@ void DatabaseImpl::appendChange(TxnState& s, const BoundTable& t, ChangeOp op, s
     b.ForceVectorAlignment(row.size(), sizeof(std::uint8_t), 8);  // keep the nested row 8-aligned
     rowoff = b.CreateVector(row.data(), row.size());
   }
+  fb::Offset<fb::Vector<std::uint8_t>> beforeoff;
+  if (!before_row.empty()) {
+    b.ForceVectorAlignment(before_row.size(), sizeof(std::uint8_t), 8);
+    beforeoff = b.CreateVector(before_row.data(), before_row.size());
+  }
   const auto group = b.CreateString(s.context.client_group_id);
   const auto client = b.CreateString(s.context.client_id);
   b.Finish(fbs::CreateChangeEntry(b, op == ChangeOp::Put ? fbs::ChangeOp::Put : fbs::ChangeOp::Del, table, idoff,
-                                  rowoff, group, client, s.context.mutation_id));
+                                  rowoff, group, client, s.context.mutation_id,
+                                  existed ? fbs::Before::Present : fbs::Before::Absent, beforeoff));
   queueEntry(s, version);
 }
 
@@ -200,6 +217,13 @@ CompactionResult Database::compactChangeLog(std::uint64_t safe_up_to_version) {
   const std::uint64_t h = safe_up_to_version;
   CompactionResult result;
   if (h == 0) return result;
+  // Record the horizon before folding anything (pulls read it in the same
+  // snapshot as the log): below it, an entry's `before` no longer tells the
+  // row's state at a cookie, since older entries of the row may be gone.
+  write([&](Tx& tx) {
+    auto& s = tx.state();
+    if (impl_->compactionHorizon(s) < h) s.txn.put(impl_->meta, detail::kCompactionHorizonKey, keys::encodeU64(h));
+  });
   // Scanning the log backwards from the horizon, the first entry met for a
   // row is its newest at or below the horizon: it stays; every older one
   // goes. Rows are remembered by a 128-bit hash of (table, id) — or of

@@ -240,6 +240,7 @@ void DatabaseImpl::bind(const Catalog& catalog, lmdb::Txn& txn, bool create) {
     auto bt = std::make_unique<BoundTable>();
     bt->spec = &spec;
     bt->logged = options.change_log && !spec.options.change_log_suppressed;
+    bt->log_before_row = bt->logged && static_cast<bool>(spec.options.auth.read);
     auto layout = std::make_shared<RowLayout>();
     layout->spec = &spec;
     for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {

@@ -69,6 +69,10 @@ struct BoundTable {
   std::vector<ChildRef> children;
   std::vector<std::pair<std::uint32_t, BoundTable*>> parents;  // (column, referenced table)
   bool logged = true;
+  // Logged tables with an auth.read predicate: each change-log entry also
+  // carries the row's image before the write (ChangeEntry.before_row), so a
+  // pull can tell whether the caller could read the row at its cookie.
+  bool log_before_row = false;
 
   const BoundIndex* indexLeadingWith(std::uint32_t column) const;
 };
@@ -103,6 +107,9 @@ class TxnState {
   };
   std::string log_arena;
   std::vector<PendingEntry> log_pending;
+  // The row's bytes before an update, copied before the row is overwritten
+  // (LMDB may rewrite a dirty page in place), for ChangeEntry.before_row.
+  std::string before_scratch;
   // Net row changes for commit observers (only when someone observes).
   bool capture = false;
   std::vector<RowChange> changes;
@@ -186,8 +193,14 @@ class DatabaseImpl {
   RowView view(BoundTable& t, std::string_view id, std::string_view bytes) const;
 
   // ---- change log (changelog.cpp)
+  // `existed`: whether the row existed just before this write (an update or
+  // a delete); `before_row`: its bytes then, for tables with log_before_row
+  // (empty otherwise). See docs/change_log_format.md.
   void appendChange(TxnState& s, const BoundTable& t, ChangeOp op, std::string_view id,
-                    std::span<const std::uint8_t> row);
+                    std::span<const std::uint8_t> row, bool existed, std::span<const std::uint8_t> before_row);
+  // The highest horizon the change log was ever compacted to (0: never):
+  // entries at or below it may have been folded. Kept in `_meta`.
+  std::uint64_t compactionHorizon(const TxnState& s) const;
   // A sync push confirmed `mutation_id` of (group, client): one entry, so
   // the head (the pull cookie) moves even when the mutation wrote nothing.
   std::uint64_t appendConfirm(TxnState& s, std::string_view group, std::string_view client, std::int64_t mutation_id);

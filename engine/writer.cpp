@@ -159,7 +159,7 @@ class Writer {
       throw Error(ErrorCode::PrimaryKey, "table '" + t.spec->name + "': a row with id '" + id.asText() + "' already exists");
     }
     for (const auto& index : t.indexes) addIndexEntry(t, index, values, id.asText());
-    if (t.logged) db_.appendChange(s_, t, ChangeOp::Put, id.asText(), bytes);
+    if (t.logged) db_.appendChange(s_, t, ChangeOp::Put, id.asText(), bytes, /*existed=*/false, {});
     if (s_.capture) s_.recordChange(t.spec, id.asText(), std::nullopt, owned(t, id.asText(), bytes));
   }
 
@@ -181,6 +181,8 @@ class Writer {
     checkParents(t, values, &old_values);
     const auto bytes = encode(t, values);
     if (s_.write_auth) s_.checkWriteAuth(t, db_.view(t, id, asView(bytes)), "update");
+    // The old bytes for the log, before the put may overwrite them in place.
+    if (t.log_before_row) s_.before_scratch.assign(asView(current->bytes()));
     s_.txn.put(t.rows, id, asView(bytes));
     for (const auto& index : t.indexes) {
       bool old_null = false, new_null = false;
@@ -191,7 +193,10 @@ class Writer {
       s_.txn.del(index.dbi, old_key, &idv);
       addIndexEntry(t, index, values, id);
     }
-    if (t.logged) db_.appendChange(s_, t, ChangeOp::Put, id, bytes);
+    if (t.logged) {
+      db_.appendChange(s_, t, ChangeOp::Put, id, bytes, /*existed=*/true,
+                       t.log_before_row ? asSpan(s_.before_scratch) : std::span<const std::uint8_t>());
+    }
     if (s_.capture) s_.recordChange(t.spec, id, std::move(before), owned(t, id, bytes));
   }
 
@@ -212,6 +217,9 @@ class Writer {
     const std::vector<Value> values = decodeRow(*current);
     std::optional<OwnedRow> before;
     if (s_.capture) before = current->toOwned();
+    // The old bytes for the log: cascades below may rewrite this page.
+    std::string before_row;
+    if (t.log_before_row) before_row.assign(asView(current->bytes()));
     for (const ChildRef& ref : t.children) applyOnDelete(t, id, ref, deferred, cascaded);
     for (const auto& index : t.indexes) {
       bool has_null = false;
@@ -220,7 +228,7 @@ class Writer {
       s_.txn.del(index.dbi, key, &idv);
     }
     s_.txn.del(t.rows, id);
-    if (t.logged) db_.appendChange(s_, t, ChangeOp::Del, id, {});
+    if (t.logged) db_.appendChange(s_, t, ChangeOp::Del, id, {}, /*existed=*/true, asSpan(before_row));
     if (s_.capture) s_.recordChange(t.spec, id, std::move(before), std::nullopt);
     return true;
   }
@@ -251,6 +259,9 @@ class Writer {
  private:
   static std::string_view asView(std::span<const std::uint8_t> b) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
+  }
+  static std::span<const std::uint8_t> asSpan(std::string_view b) {
+    return {reinterpret_cast<const std::uint8_t*>(b.data()), b.size()};
   }
 
   static OwnedRow owned(const BoundTable& t, std::string_view id, std::span<const std::uint8_t> bytes) {

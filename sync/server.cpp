@@ -596,6 +596,10 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   entries.reserve(expected);
   std::vector<bool> superseded;
   superseded.reserve(expected);
+  // For each entry, the position of its row's first entry in the page: the
+  // one whose `before` tells the row's state at the cookie.
+  std::vector<std::uint32_t> first_of;
+  first_of.reserve(expected);
   RowIndex index(expected);
   std::size_t bytes = 0;
   std::uint64_t end = cookie;
@@ -648,6 +652,7 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
       const auto* old = entries[previous];
       bytes -= (old->row() ? old->row()->size() : 0) + old->table()->size() + old->id()->size();
     }
+    first_of.push_back(previous == RowIndex::kNpos ? static_cast<std::uint32_t>(entries.size()) : first_of[previous]);
     entries.push_back(e);
     superseded.push_back(false);
     bytes += (e->row() ? e->row()->size() : 0) + e->table()->size() + e->id()->size();
@@ -657,8 +662,47 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   page.more = over_budget && end < head;
   page.cookie = page.more ? end : head;
 
-  // auth.read for the caller's ctx, built once per table.
+  // An incremental pull sends a del only for a row the caller could hold at
+  // its cookie: the row existed then and, under auth.read, was readable.
+  // The row's first entry in the page describes that state (its `before`),
+  // unless compaction folded entries after the cookie: then, as for entries
+  // written before `before` existed, a del is sent (the client may hold it).
+  const bool before_is_cookie_state = !page.full && cookie >= impl.compactionHorizon(s);
+
+  // auth.read for the caller's ctx, built once per table (nullptr: none).
   std::vector<std::pair<const plasma::detail::BoundTable*, Expr>> readable;
+  auto readPredicate = [&](const plasma::detail::BoundTable* t) -> const Expr* {
+    if (!t->spec->options.auth.read) return nullptr;
+    auto it = std::find_if(readable.begin(), readable.end(), [&](const auto& p) { return p.first == t; });
+    if (it == readable.end()) {
+      readable.emplace_back(t, t->spec->options.auth.read(ctx));
+      it = std::prev(readable.end());
+    }
+    return it->second ? &it->second : nullptr;  // an empty predicate hides nothing
+  };
+  auto readableImage = [&](plasma::detail::BoundTable* t, const Expr& pred, std::string_view id,
+                           const flatbuffers::Vector<std::uint8_t>* row) {
+    const RowView view = impl.view(*t, id, std::string_view(reinterpret_cast<const char*>(row->data()), row->size()));
+    return query::matches(pred, query::RowSource(view));
+  };
+  // Could the caller hold the row at the cookie? `first` is the row's first
+  // entry after it. When in doubt: yes.
+  auto heldAtCookie = [&](plasma::detail::BoundTable* t, const fbs::ChangeEntry* first) {
+    if (!before_is_cookie_state) return true;
+    switch (first->before()) {
+      case fbs::Before::Absent:
+        return false;
+      case fbs::Before::Present: {
+        const Expr* pred = readPredicate(t);
+        if (pred == nullptr) return true;
+        if (first->before_row() == nullptr) return true;  // logged before the table had auth.read
+        return readableImage(t, *pred, first->id()->string_view(), first->before_row());
+      }
+      default:
+        return true;  // written before `before` existed
+    }
+  };
+
   plasma::detail::BoundTable* last_table = nullptr;
   std::string_view last_name;
   page.rows.reserve(entries.size());
@@ -671,19 +715,13 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
     last_table = t;
     last_name = name;
     bool put = e->op() == fbs::ChangeOp::Put && e->row() != nullptr;
-    if (put && t->spec->options.auth.read) {
-      auto it = std::find_if(readable.begin(), readable.end(), [&](const auto& p) { return p.first == t; });
-      if (it == readable.end()) {
-        readable.emplace_back(t, t->spec->options.auth.read(ctx));
-        it = std::prev(readable.end());
-      }
-      if (it->second) {
-        const RowView view = impl.view(*t, e->id()->string_view(),
-                                       std::string_view(reinterpret_cast<const char*>(e->row()->data()), e->row()->size()));
-        put = query::matches(it->second, query::RowSource(view));
-      }
+    if (put) {
+      if (const Expr* pred = readPredicate(t)) put = readableImage(t, *pred, e->id()->string_view(), e->row());
     }
-    if (!put && page.full) continue;  // after `clear`, a delete says nothing
+    if (!put) {
+      if (page.full) continue;  // after `clear`, a delete says nothing
+      if (!heldAtCookie(t, entries[first_of[i]])) continue;  // the caller never had it: nothing to delete
+    }
     page.rows.push_back(PageRow{e, t, put});
   }
   return page;

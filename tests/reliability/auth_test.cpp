@@ -181,9 +181,10 @@ TEST_CASE("auth: pulls through JSON and FlatBuffers (POST and GET) never return 
     INFO(encName(e));
     const auto next = w.bob.pull(e, "gb", from.cookie);
     REQUIRE(next.status == 200);
-    // Nothing of the row: at most a del of its id (the server does not know
-    // which rows a client holds, so a changed row it may not read is a del).
+    // Nothing of the row, not even its id: bob never could read it, so
+    // there is nothing of it to delete (issue 9).
     CHECK(next.put_ids.empty());
+    CHECK(next.body.find("alice-private") == std::string::npos);
     CHECK(next.body.find("still secret") == std::string::npos);
     CHECK(next.body.find("a secret") == std::string::npos);
   }
