@@ -188,8 +188,12 @@ void checkId(const Where& w, std::string_view field, std::string_view s);
 void checkShortString(const Where& w, std::string_view field, std::string_view s);
 // pushVersion/pullVersion must be kPushVersion/kPullVersion.
 void checkProtocolVersion(std::string_view type, std::int64_t version);
-// JSON text (args, userInfo) into a value with the default allocator.
+// JSON text (args, userInfo) into a value with the default allocator; checked by
+// requireFiniteNumbers.
 boost::json::value parseJsonText(const Where& w, std::string_view field, std::string_view text);
+// A number too large for a double (1e999) parses as infinity, which no JSON text can carry
+// back: args and userInfo holding one are refused, naming the field.
+void requireFiniteNumbers(const Where& w, std::string_view field, const boost::json::value& v);
 std::string_view outcomeName(MutationOutcome o) noexcept;
 // A short, printable rendering of untrusted text for an error message.
 std::string quoted(std::string_view s);

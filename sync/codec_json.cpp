@@ -172,7 +172,31 @@ json::value parseJsonText(const Where& w, std::string_view field, std::string_vi
   opts.max_depth = 64;
   json::value v = json::parse(text, ec, {}, opts);
   if (ec) badRequest(w.field(field) + " is not valid JSON: " + ec.message());
+  requireFiniteNumbers(w, field, v);
   return v;
+}
+
+void requireFiniteNumbers(const Where& w, std::string_view field, const json::value& v) {
+  // Iterative: the parser bounds the depth, but a wide value must not recurse per element.
+  std::vector<const json::value*> todo{&v};
+  while (!todo.empty()) {
+    const json::value* x = todo.back();
+    todo.pop_back();
+    switch (x->kind()) {
+      case json::kind::double_:
+        if (!std::isfinite(x->get_double())) {
+          badRequest(w.field(field) + " holds a number out of the range of a double (such as 1e999)");
+        }
+        break;
+      case json::kind::array:
+        for (const json::value& e : x->get_array()) todo.push_back(&e);
+        break;
+      case json::kind::object:
+        for (const auto& kv : x->get_object()) todo.push_back(&kv.value());
+        break;
+      default: break;
+    }
+  }
 }
 
 std::string_view outcomeName(MutationOutcome o) noexcept {
@@ -604,9 +628,11 @@ PushRequest decodePushJson(std::string_view body) {
     detail::checkShortString(mw, "name", name);
     const json::value& ts = m.required("timestamp");
     if (!ts.is_number()) typeError(mw, "timestamp", "a number", ts);
+    if (!std::isfinite(ts.to_number<double>())) badRequest(mw.field("timestamp") + " must be a finite number");
     // `tree` is ours and mutable; Obj only hands out const views of it.
     // Replicache omits args for a mutator called without arguments: null.
     auto* args = const_cast<json::value*>(m.find("args"));
+    if (args) detail::requireFiniteNumbers(mw, "args", *args);
     r.mutations.push_back(Mutation{std::move(client_id), id, std::string(name),
                                    args ? json::value(std::move(*args)) : json::value(nullptr),
                                    ts.to_number<double>()});
@@ -765,7 +791,10 @@ Presence decodePresenceJson(std::string_view body) {
     const Obj o(v, cw, "");
     PresenceEntry e;
     e.client_id = o.id("clientID");
-    if (const json::value* info = o.find("userInfo")) e.user_info = json::value(*info, json::storage_ptr());
+    if (const json::value* info = o.find("userInfo")) {
+      detail::requireFiniteNumbers(cw, "userInfo", *info);
+      e.user_info = json::value(*info, json::storage_ptr());
+    }
     p.clients.push_back(std::move(e));
     ++cw.index;
   }

@@ -393,6 +393,9 @@ TEST_CASE("codec: pokes and presence round-trip", "[codec]") {
                   SyncErrorKind::BadRequest, {"poke: type"});
   expectSyncError([] { (void)decodePresence(Encoding::Json, R"({"type":"presence","room":"r","clients":[{"clientID":""}]})"); },
                   SyncErrorKind::BadRequest, {"presence: clients[0].clientID"});
+  expectSyncError(
+      [] { (void)decodePresence(Encoding::Json, R"({"type":"presence","room":"r","clients":[{"clientID":"c","userInfo":{"x":1e999}}]})"); },
+      SyncErrorKind::BadRequest, {"presence: clients[0].userInfo holds a number out of the range of a double"});
 }
 
 TEST_CASE("codec: FlatBuffers bodies decode at any alignment", "[codec]") {
@@ -453,6 +456,10 @@ TEST_CASE("codec: JSON push validation names the field", "[codec]") {
       {push(R"({"clientID":"c","id":1,"name":["m"],"timestamp":1})"), {"push: mutations[0].name must be a string, got an array"}},
       {push(R"({"clientID":"c","id":1,"name":"m"})"), {"push: mutations[0].timestamp is required"}},
       {push(R"({"clientID":"c","id":1,"name":"m","timestamp":"now"})"), {"push: mutations[0].timestamp must be a number, got \"now\""}},
+      // A number past a double's range parses as infinity, which no JSON text can carry back.
+      {push(R"({"clientID":"c","id":1,"name":"m","timestamp":1e999})"), {"push: mutations[0].timestamp must be a finite number"}},
+      {push(ok + R"(,{"clientID":"c","id":2,"name":"m","args":{"a":[1,{"b":-1e999}]},"timestamp":1})"),
+       {"push: mutations[1].args holds a number out of the range of a double"}},
       {"{\"pushVersion\":1,\"clientGroupID\":\"\xff\",\"schemaVersion\":\"\",\"mutations\":[]}", {"not valid JSON"}},
   };
   for (const Case& c : cases) {
@@ -534,6 +541,8 @@ TEST_CASE("codec: FlatBuffers validation names the field", "[codec]") {
                   SyncErrorKind::BadRequest, {"push: clientGroupID is not valid UTF-8"});
   expectSyncError([&] { (void)decodePush(Encoding::FlatBuffers, fbsPush("c", 1, "m", "{}", 1, "g", NAN)); },
                   SyncErrorKind::BadRequest, {"push: mutations[0].timestamp must be a finite number"});
+  expectSyncError([&] { (void)decodePush(Encoding::FlatBuffers, fbsPush("c", 1, "m", R"({"n":[2e400]})")); },
+                  SyncErrorKind::BadRequest, {"push: mutations[0].args holds a number out of the range of a double"});
   expectSyncError([&] { (void)decodePush(Encoding::FlatBuffers, fbsPush("c", 1, "m", "{}", 3)); },
                   SyncErrorKind::VersionNotSupported, {"pushVersion 3"});
   // Absent args read as null.
