@@ -2,10 +2,13 @@
 // ephemeral loopback port, spoken to over real sockets in both encodings.
 #ifdef PLASMA_NODE_BINARY
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -526,3 +529,43 @@ TEST_CASE("node: flags are validated and --help lists them", "[node][integration
 }
 
 #endif  // PLASMA_NODE_BINARY
+
+TEST_CASE("node: a node started by a test process dies with that process", "[node][integration]") {
+  // NodeProcess sets PR_SET_PDEATHSIG: a test binary that crashes or is killed by ctest's
+  // timeout must not leave nodes running on its data directories.
+  TempDir dir;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t tester = ::fork();
+  REQUIRE(tester >= 0);
+  if (tester == 0) {  // a stand-in for a test process: starts a node, reports its pid, dies
+    ::close(fds[0]);
+    pid_t node_pid = -1;
+    try {
+      auto* node = new NodeProcess(dir.path());  // never destroyed: this process just dies
+      node_pid = node->pid();
+    } catch (...) {
+    }
+    (void)!::write(fds[1], &node_pid, sizeof node_pid);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  pid_t node_pid = -1;
+  REQUIRE(::read(fds[0], &node_pid, sizeof node_pid) == static_cast<ssize_t>(sizeof node_pid));
+  ::close(fds[0]);
+  ::waitpid(tester, nullptr, 0);
+  REQUIRE(node_pid > 0);
+  // The node is not our child, so it cannot be reaped here: wait for /proc to lose it (a
+  // zombie re-parented to init is reaped at once; its state is 'Z' until then).
+  auto alive = [&] {
+    std::ifstream stat("/proc/" + std::to_string(node_pid) + "/stat");
+    std::string pid, comm, state;
+    if (!(stat >> pid >> comm >> state)) return false;
+    return state != "Z" && state != "X";
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (alive() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const bool survived = alive();
+  if (survived) ::kill(node_pid, SIGKILL);  // do not leak it when the check fails
+  CHECK_FALSE(survived);
+}
