@@ -103,7 +103,10 @@ class Runner {
                                                   std::to_string(params.size()) + " bound");
     }
     const PlanSource& from = plan.sources.front();
-    if (from.table != nullptr) filter_ = query::CompiledFilter(plan.source_filter, *from.table->spec, params);
+    if (from.table != nullptr) {
+      filter_ = query::CompiledFilter(plan.source_filter, *from.table->spec, params);
+      filter_.bindLayout(*from.table->layout);
+    }
     // A bound value that cannot seek the planned index makes the access
     // path fall back to a scan, which does not deliver the order.
     ordered_ = plan.order_by_access && (from.table == nullptr || accessSeekable(*from.table, plan.access));

@@ -49,6 +49,14 @@ CompiledFilter::CompiledFilter(const Expr& e, const TableSpec& table, const std:
   }
 }
 
+void CompiledFilter::bindLayout(const detail::RowLayout& layout) noexcept {
+  layout_ = &layout;
+  for (auto& c : simple_) {
+    c.id = c.column == layout.id_column;
+    c.vt = layout.vtableOffset(c.column);
+  }
+}
+
 bool CompiledFilter::residualMatches(const ColumnSource& src) const {
   for (const auto& r : residual_) {
     if (!query::matches(r, src)) return false;

@@ -27,12 +27,24 @@ class CompiledFilter {
 
   // Whether the row passes; `src` evaluates the residual expression.
   bool matches(const RowView& row, const ColumnSource& src) const {
-    for (const auto& c : simple_) {
-      if (!test(row, c)) return false;
+    if (!simple_.empty()) {
+      // The vtable offsets were resolved for the first layout seen (the
+      // plan's table); a row of another layout takes the generic getters.
+      const bool fast = &row.layout() == layout_;
+      for (const auto& c : simple_) {
+        if (!(fast ? testInPlace(row, c) : test(row, c))) return false;
+      }
     }
     return residual_.empty() || residualMatches(src);
   }
   bool empty() const noexcept { return simple_.empty() && residual_.empty(); }
+  // Conjuncts compiled to direct tests / left to the generic evaluator (tests).
+  std::size_t simpleCount() const noexcept { return simple_.size(); }
+  std::size_t residualCount() const noexcept { return residual_.size(); }
+
+  // Resolves the tests' FlatBuffers vtable offsets for rows of `layout`
+  // (the layout every row of the table read in this run has).
+  void bindLayout(const detail::RowLayout& layout) noexcept;
 
  private:
   enum class Test : std::uint8_t { IntCmp, TextCmp, IsNull, IsNotNull };
@@ -42,6 +54,8 @@ class CompiledFilter {
     std::uint32_t column;
     std::int64_t i = 0;
     std::string_view s;  // into the plan's literal or the bound parameter, which outlive the run
+    std::uint16_t vt = 0;  // vtable offset of `column` in layout_ (bindLayout)
+    bool id = false;       // `column` is the id column: the row's key, never NULL
   };
   static bool order(ExprOp op, int c) noexcept {
     switch (op) {
@@ -54,11 +68,22 @@ class CompiledFilter {
       default: return false;
     }
   }
+  static bool orderInt(ExprOp op, std::int64_t v, std::int64_t k) noexcept {
+    switch (op) {
+      case ExprOp::Eq: return v == k;
+      case ExprOp::Ne: return v != k;
+      case ExprOp::Gt: return v > k;
+      case ExprOp::Gte: return v >= k;
+      case ExprOp::Lt: return v < k;
+      case ExprOp::Lte: return v <= k;
+      default: return false;
+    }
+  }
   static bool test(const RowView& row, const Simple& c) {
     switch (c.test) {
       case Test::IntCmp: {
         const auto v = row.getInt(c.column);
-        return v && order(c.op, *v < c.i ? -1 : (*v > c.i ? 1 : 0));
+        return v && orderInt(c.op, *v, c.i);
       }
       case Test::TextCmp: {
         const auto v = row.getText(c.column);
@@ -71,10 +96,47 @@ class CompiledFilter {
     }
     return false;
   }
+  // The same tests, reading the field straight from the FlatBuffers bytes
+  // (root offset -> table -> vtable -> field, as RowView does) with no
+  // std::optional or Value in between. A column added after the row was
+  // written (beyond its vtable) takes the generic path for its fill value.
+  static bool testInPlace(const RowView& row, const Simple& c) {
+    if (c.id) {
+      switch (c.test) {
+        case Test::TextCmp: {
+          const int r = row.id().compare(c.s);
+          return order(c.op, r < 0 ? -1 : (r > 0 ? 1 : 0));
+        }
+        case Test::IsNull: return false;
+        case Test::IsNotNull: return true;
+        case Test::IntCmp: return test(row, c);
+      }
+    }
+    const std::uint8_t* data = row.bytes().data();
+    const std::uint8_t* table = data + detail::loadLe<std::uint32_t>(data);
+    const std::uint8_t* vtable = table - detail::loadLe<std::int32_t>(table);
+    if (c.vt >= detail::loadLe<std::uint16_t>(vtable)) return test(row, c);  // newer column: fill value
+    const std::uint16_t off = detail::loadLe<std::uint16_t>(vtable + c.vt);
+    switch (c.test) {
+      case Test::IntCmp: return off != 0 && orderInt(c.op, detail::loadLe<std::int64_t>(table + off), c.i);
+      case Test::TextCmp: {
+        if (off == 0) return false;
+        const std::uint8_t* field = table + off;
+        const std::uint8_t* str = field + detail::loadLe<std::uint32_t>(field);
+        const std::string_view v(reinterpret_cast<const char*>(str + 4), detail::loadLe<std::uint32_t>(str));
+        const int r = v.compare(c.s);
+        return order(c.op, r < 0 ? -1 : (r > 0 ? 1 : 0));
+      }
+      case Test::IsNull: return off == 0;
+      case Test::IsNotNull: return off != 0;
+    }
+    return false;
+  }
   bool residualMatches(const ColumnSource& src) const;
 
   std::vector<Simple> simple_;
   std::vector<Expr> residual_;
+  const detail::RowLayout* layout_ = nullptr;
 };
 
 }  // namespace plasma::query
