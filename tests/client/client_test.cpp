@@ -2,6 +2,8 @@
 // process (todo app) on loopback.
 #ifdef PLASMA_NODE_BINARY
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -396,6 +398,30 @@ TEST_CASE("client: discardMutation rolls back a pending mutation - resetLocalSta
   CHECK(hn.id == 1);
   REQUIRE(c.flush(3s));
   CHECK(hn.outcome.get().kind == client::OutcomeKind::Applied);
+}
+
+TEST_CASE("client: args holding a non-finite number are refused before anything is written", "[client]") {
+  // JSON cannot carry infinity or NaN: such a mutation would make the outbox unpushable.
+  TempDir dir, node_dir;
+  NodeProcess node(node_dir.path());
+  client::Client c(optionsFor(dir.path(), node.port(), "alice"));
+  auto args = create("t1", "x");
+  args.as_object()["nested"] = boost::json::array{1, boost::json::object{{"v", std::numeric_limits<double>::infinity()}}};
+  try {
+    (void)c.mutate("createTodo", args);
+    FAIL("mutate accepted an infinite number");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::InvalidArgument);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("not finite"));
+  }
+  CHECK(c.pendingCount() == 0);
+  CHECK(titles(c).empty());
+  args.as_object()["nested"] = std::nan("");
+  CHECK_THROWS_AS(c.mutate("createTodo", args), Error);
+  // The client keeps working.
+  auto h = c.mutate("createTodo", create("t2", "fine"));
+  REQUIRE(c.flush(3s));
+  CHECK(h.outcome.get().kind == client::OutcomeKind::Applied);
 }
 
 TEST_CASE("client: a schema-version mismatch calls onSchemaMismatch - stay and reset both work", "[client]") {
