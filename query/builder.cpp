@@ -230,8 +230,21 @@ void PreparedQuery::forEachRowIn(detail::TxnState& txn, const std::function<bool
 }
 
 void PreparedQuery::forEachIn(detail::TxnState& txn, const std::function<bool(const ResultRow&)>& fn) const {
-  detail::executeProjected(*plan_, txn, params_, [&](std::vector<Value>&& values) {
-    return fn(ResultRow(plan_->shape, std::move(values)));
+  // One ResultRow for the whole run: each row's values are swapped in for
+  // the call and back out, so the executor refills the same vector (and
+  // the same strings) for the next row.
+  ResultRow row(plan_->shape, {});
+  detail::executeProjectedInPlace(*plan_, txn, params_, [&](std::vector<Value>& values) {
+    row.values_.swap(values);
+    bool more = false;
+    try {
+      more = fn(row);
+    } catch (...) {
+      row.values_.swap(values);
+      throw;
+    }
+    row.values_.swap(values);
+    return more;
   });
 }
 

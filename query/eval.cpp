@@ -214,11 +214,36 @@ const Value* constantOf(const ExprNode& n, const ColumnSource& src) {
   return nullptr;
 }
 
+// column <op> column (a join's ON), both read in place when both rows are
+// stored rows and the kinds are integer/integer or text/text.
+bool compareColumnsInPlace(const ExprNode& l, const ExprNode& r, ExprOp op, const ColumnSource& src, Tri* out) {
+  const Kind lk = l.table->columns[l.column].kind();
+  const Kind rk = r.table->columns[r.column].kind();
+  const bool ints = lk == Kind::Integer && rk == Kind::Integer;
+  const bool texts = textual(lk) && textual(rk);
+  if (!ints && !texts) return false;
+  const RowView* lrow = src.rowFor(l.table);
+  const RowView* rrow = lrow != nullptr ? src.rowFor(r.table) : nullptr;
+  if (rrow == nullptr) return false;
+  if (ints) {
+    const auto a = lrow->getInt(l.column);
+    const auto b = rrow->getInt(r.column);
+    *out = a && b ? fromOrder(op, *a < *b ? -1 : (*a > *b ? 1 : 0)) : Tri::Unknown;
+    return true;
+  }
+  const auto a = lrow->getText(l.column);
+  const auto b = rrow->getText(r.column);
+  *out = a && b ? fromOrder(op, compareBytes(*a, *b)) : Tri::Unknown;
+  return true;
+}
+
 Tri evalCompare(const ExprNode& n, const ColumnSource& src) {
   const ExprNode& l = n.children[0].node();
   const ExprNode& r = n.children[1].node();
   Tri fast = Tri::Unknown;
-  if (l.op == ExprOp::Column) {
+  if (l.op == ExprOp::Column && r.op == ExprOp::Column) {
+    if (compareColumnsInPlace(l, r, n.op, src, &fast)) return fast;
+  } else if (l.op == ExprOp::Column) {
     if (const Value* k = constantOf(r, src); k != nullptr && !k->isNull() && compareInPlace(l, n.op, *k, src, &fast)) {
       return fast;
     }

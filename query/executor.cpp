@@ -110,6 +110,21 @@ class Runner {
     // A bound value that cannot seek the planned index makes the access
     // path fall back to a scan, which does not deliver the order.
     ordered_ = plan.order_by_access && (from.table == nullptr || accessSeekable(*from.table, plan.access));
+    cache_probes_ = !txn.writable();
+    if (!plan.joins.empty()) probes_.resize(plan.joins.size());
+    if (!plan.aggregate) {
+      proj_columns_.resize(plan.projection.size());
+      for (std::size_t i = 0; i < plan.projection.size(); ++i) {
+        const ExprNode& n = plan.projection[i].expr.node();
+        if (n.op != ExprOp::Column) continue;
+        for (std::size_t k = 0; k < plan.sources.size(); ++k) {
+          if (plan.sources[k].table != nullptr && plan.sources[k].table->spec == n.table) {
+            proj_columns_[i] = ProjColumn{static_cast<int>(k), n.column, n.table->columns[n.column].kind()};
+            break;
+          }
+        }
+      }
+    }
   }
 
   // Drives the access path; `sink` gets each joined, filtered tuple.
@@ -150,7 +165,7 @@ class Runner {
   void subquery(const QueryPlan& inner) {
     std::vector<std::vector<Value>> rows;
     Runner r(inner, txn_, params_);
-    r.project([&](std::vector<Value>&& v) {
+    r.project([&](std::vector<Value>& v) {
       rows.push_back(std::move(v));
       return true;
     });
@@ -372,11 +387,32 @@ class Runner {
     };
     switch (step.method) {
       case JoinMethod::PkLookup: {
-        const Value key = query::evalValue(step.outer_key, tuple_);
-        checkJoinKinds(step, t, key);
-        if (key.kind() == Kind::Text) {
-          if (auto row = txn_.db.get(txn_, t, key.asText())) tryRow(*row);
+        // The common key, a text column of a row joined so far, is read in
+        // place; anything else is evaluated (and its kind checked).
+        std::string_view id;
+        Value key;
+        if (t.spec->columns[step.inner_column].kind() != Kind::Text || !textColumnInPlace(step.outer_key, &id)) {
+          key = query::evalValue(step.outer_key, tuple_);
+          checkJoinKinds(step, t, key);
+          if (key.kind() != Kind::Text) break;
+          id = key.asText();
+        } else if (id.data() == nullptr) {
+          break;  // NULL
         }
+        if (!cache_probes_) {
+          if (auto row = txn_.db.get(txn_, t, id)) tryRow(*row);
+          break;
+        }
+        Probe& p = probes_[j];
+        if (!p.valid || p.key != id) {
+          p.valid = false;
+          p.rows.clear();
+          if (auto row = txn_.db.get(txn_, t, id)) p.rows.push_back(*row);
+          p.key.assign(id);
+          p.valid = true;
+        }
+        // tryRow may recurse into later joins, which never touch probes_[j].
+        for (const RowView& row : p.rows) tryRow(row);
         break;
       }
       case JoinMethod::IndexLookup: {
@@ -385,14 +421,32 @@ class Runner {
         if (!key.isNull() && seekableValue(key, t.spec->columns[step.inner_column].kind())) {
           std::string prefix;
           keys::encodeKeyPart(key, prefix);
-          std::vector<std::string> ids;
-          lmdb::Cursor cur(txn_.txn, step.index->dbi);
-          for (bool ok = cur.seekRange(prefix); ok && cur.key().starts_with(prefix); ok = cur.next()) {
-            ids.emplace_back(cur.value());
+          auto matchingIds = [&] {
+            std::vector<std::string> ids;
+            lmdb::Cursor cur(txn_.txn, step.index->dbi);
+            for (bool ok = cur.seekRange(prefix); ok && cur.key().starts_with(prefix); ok = cur.next()) {
+              ids.emplace_back(cur.value());
+            }
+            return ids;
+          };
+          if (!cache_probes_) {
+            for (const auto& id : matchingIds()) {
+              if (auto row = txn_.db.get(txn_, t, id)) tryRow(*row);
+            }
+            break;
           }
-          for (const auto& id : ids) {
-            if (auto row = txn_.db.get(txn_, t, id)) tryRow(*row);
+          Probe& p = probes_[j];
+          if (!p.valid || p.key != prefix) {
+            p.valid = false;
+            p.rows.clear();
+            for (const auto& id : matchingIds()) {
+              if (auto row = txn_.db.get(txn_, t, id)) p.rows.push_back(*row);
+            }
+            p.key = std::move(prefix);
+            p.valid = true;
           }
+          // tryRow may recurse into later joins, which never touch probes_[j].
+          for (const RowView& row : p.rows) tryRow(row);
         }
         break;
       }
@@ -417,6 +471,18 @@ class Runner {
       join(j + 1);
     }
     tuple_.clear(step.source);
+  }
+
+  // When `e` is a text (not JSON) column of a stored row joined so far: its
+  // value read in place (a null data() for NULL). False otherwise.
+  bool textColumnInPlace(const Expr& e, std::string_view* out) const {
+    const ExprNode& n = e.node();
+    if (n.op != ExprOp::Column || n.table->columns[n.column].kind() != Kind::Text) return false;
+    const RowView* row = tuple_.rowFor(n.table);
+    if (row == nullptr) return false;
+    const auto v = row->getText(n.column);
+    *out = v ? *v : std::string_view();
+    return true;
   }
 
   // A key of a kind the joined column never compares with is a type
@@ -492,25 +558,25 @@ class Runner {
     }
   }
 
-  // Projected output of any plan.
-  void project(const std::function<bool(std::vector<Value>&&)>& out) {
+  // Projected output of any plan. `out` receives each row's values in a
+  // vector the runner reuses for the next row (so that text values keep
+  // their buffers): it may move from it, or leave it to be refilled.
+  void project(const std::function<bool(std::vector<Value>&)>& out) {
     if (plan_.aggregate) {
       aggregate(out);
       return;
     }
     const std::int64_t end = plan_.limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_.offset + plan_.limit;
     if (plan_.limit == 0) return;
-    auto projectTuple = [&](const query::ColumnSource& src) {
-      std::vector<Value> values;
-      values.reserve(plan_.projection.size());
-      for (const auto& p : plan_.projection) values.push_back(query::evalValue(p.expr, src));
-      return values;
-    };
     if (plan_.order.empty() || ordered_) {
       std::int64_t n = 0;
+      std::vector<Value> values;
       run([&](Tuple& t) {
         const std::int64_t i = n++;
-        if (i >= plan_.offset && !out(projectTuple(t))) throw Stop{};
+        if (i >= plan_.offset) {
+          fillProjection(t, values);
+          if (!out(values)) throw Stop{};
+        }
         if (n >= end) throw Stop{};
       });
       return;
@@ -523,16 +589,57 @@ class Runner {
     run([&](Tuple& t) {
       Keyed k;
       for (const auto& o : plan_.order) k.keys.push_back(query::evalValue(o.expr, t));
-      k.values = projectTuple(t);
+      fillProjection(t, k.values);
       all.push_back(std::move(k));
     });
     sortKeyed(all);
     for (std::int64_t i = plan_.offset; i < static_cast<std::int64_t>(all.size()) && i < end; ++i) {
-      if (!out(std::move(all[static_cast<std::size_t>(i)].values))) return;
+      if (!out(all[static_cast<std::size_t>(i)].values)) return;
     }
   }
 
  private:
+  // The projection of the current tuple into `values` (resized to fit).
+  // Plain columns are read from their stored row; a text value is copied
+  // into the slot's existing string when it already holds one (no
+  // allocation once the buffers have grown); the rest is evaluated.
+  void fillProjection(const Tuple& t, std::vector<Value>& values) const {
+    values.resize(plan_.projection.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const ProjColumn& pc = proj_columns_[i];
+      if (pc.source < 0) {
+        values[i] = query::evalValue(plan_.projection[i].expr, t);
+        continue;
+      }
+      const auto& row = t.row(static_cast<std::size_t>(pc.source));
+      Value& slot = values[i];
+      if (!row) {
+        slot = Value();
+        continue;
+      }
+      switch (pc.kind) {
+        case Kind::Integer: {
+          const auto v = row->getInt(pc.column);
+          slot = v ? Value(*v) : Value();
+          break;
+        }
+        case Kind::Text: {
+          const auto v = row->getText(pc.column);
+          if (!v) {
+            slot = Value();
+          } else if (slot.kind() == Kind::Text) {
+            // The slot is a non-const Value of ours: reuse its string's buffer.
+            const_cast<std::string&>(slot.asText()).assign(*v);
+          } else {
+            slot = Value(std::string(*v));
+          }
+          break;
+        }
+        default: slot = row->get(pc.column); break;
+      }
+    }
+  }
+
   template <class K>
   void sortKeyed(std::vector<K>& all) const {
     std::stable_sort(all.begin(), all.end(), [&](const K& a, const K& b) {
@@ -647,7 +754,7 @@ class Runner {
     const std::vector<Value>& params_;
   };
 
-  void aggregate(const std::function<bool(std::vector<Value>&&)>& out) {
+  void aggregate(const std::function<bool(std::vector<Value>&)>& out) {
     std::unordered_map<std::string, std::size_t, KeyHash> index;
     std::vector<Group> groups;
     if (plan_.group_by.empty()) groups.push_back(Group{{}, std::vector<Acc>(plan_.aggregates.size())});
@@ -683,7 +790,7 @@ class Runner {
     if (!plan_.order.empty()) sortKeyed(rows);
     const std::int64_t end = plan_.limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_.offset + plan_.limit;
     for (std::int64_t i = plan_.offset; i < static_cast<std::int64_t>(rows.size()) && i < end; ++i) {
-      if (!out(std::move(rows[static_cast<std::size_t>(i)].values))) return;
+      if (!out(rows[static_cast<std::size_t>(i)].values)) return;
     }
   }
 
@@ -695,6 +802,25 @@ class Runner {
   void (*sink_fn_)(void*, Tuple&) = nullptr;
   query::CompiledFilter filter_;
   bool ordered_ = false;
+  // Join probe caches (read transactions only: a write in the caller's
+  // callback could move the rows a cached view points at). Consecutive
+  // outer rows often share their join key (every order of one customer):
+  // the joined rows of the last key are reused instead of looked up again.
+  struct Probe {
+    bool valid = false;
+    std::string key;                // the text key (PkLookup) or encoded key (IndexLookup)
+    std::vector<RowView> rows;      // the joined table's rows with that key
+  };
+  bool cache_probes_ = false;
+  std::vector<Probe> probes_;
+  // Projection items that are plain columns of a table source, read
+  // straight from the stored row: the source index, else -1 (evaluated).
+  struct ProjColumn {
+    int source = -1;
+    std::uint32_t column = 0;
+    Kind kind = Kind::Null;
+  };
+  std::vector<ProjColumn> proj_columns_;
   std::vector<std::unique_ptr<HashTable>> hash_tables_;
   std::vector<std::unique_ptr<std::vector<RowView>>> all_rows_;
 };
@@ -713,6 +839,11 @@ void executeRows(const QueryPlan& plan, TxnState& txn, const std::vector<Value>&
 
 void executeProjected(const QueryPlan& plan, TxnState& txn, const std::vector<Value>& params,
                       const std::function<bool(std::vector<Value>&&)>& emit) {
+  Runner(plan, txn, params).project([&](std::vector<Value>& values) { return emit(std::move(values)); });
+}
+
+void executeProjectedInPlace(const QueryPlan& plan, TxnState& txn, const std::vector<Value>& params,
+                             const std::function<bool(std::vector<Value>&)>& emit) {
   Runner(plan, txn, params).project(emit);
 }
 

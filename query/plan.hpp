@@ -115,5 +115,10 @@ void executeRows(const QueryPlan& plan, TxnState& txn, const std::vector<Value>&
                  const std::function<bool(const RowView&)>& rows);
 void executeProjected(const QueryPlan& plan, TxnState& txn, const std::vector<Value>& params,
                       const std::function<bool(std::vector<Value>&&)>& emit);
+// The same, handing each row's values in a vector the executor reuses for
+// the next row: `emit` may move from it or leave it (text values then keep
+// their buffers, and the next row costs no allocation).
+void executeProjectedInPlace(const QueryPlan& plan, TxnState& txn, const std::vector<Value>& params,
+                             const std::function<bool(std::vector<Value>&)>& emit);
 
 }  // namespace plasma::detail

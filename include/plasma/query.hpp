@@ -140,6 +140,7 @@ class ResultRow {
   friend bool operator==(const ResultRow& a, const ResultRow& b) { return a.values_ == b.values_; }
 
  private:
+  friend class PreparedQuery;  // forEach refills one row's values in place
   const Value& byColumn(AnyColumn c) const;
   std::shared_ptr<const ResultShape> shape_;
   std::vector<Value> values_;

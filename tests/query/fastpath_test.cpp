@@ -176,3 +176,156 @@ TEST_CASE("the compiled filter reads fill values of columns added after a row wa
     CHECK(qtest::idSet(tx.select(things2).where(isNotNull(t.label)).rows()) == std::set<std::string>{"n1"});
   });
 }
+
+namespace {
+
+struct Customers : Table {
+  Customers() : Table("customers") { index("by_code", {code}); }
+  TextColumn id{this, plasma::id()};
+  TextColumn name{this, text("name")};
+  IntColumn code{this, integer("code").nullable()};
+};
+struct Orders : Table {
+  Orders() : Table("orders") {}
+  TextColumn id{this, plasma::id()};
+  TextColumn customerId{this, text("customerId").nullable()};
+  IntColumn code{this, integer("code").nullable()};
+  IntColumn amount{this, integer("amount")};
+};
+const Customers customers;
+const Orders orders;
+const Schema join_schema = defineSchema("fastpath-join-v1", {customers, orders});
+
+// Orders in id order with join keys that repeat, alternate, are NULL or
+// match nothing; customers A and B (code 1 twice: two rows per key).
+void seedJoin(Database& db) {
+  db.write([&](Tx& tx) {
+    (void)tx.insert(customers).values({{customers.id, "A"}, {customers.name, "alice"}, {customers.code, 1}});
+    (void)tx.insert(customers).values({{customers.id, "B"}, {customers.name, "bob"}, {customers.code, 2}});
+    (void)tx.insert(customers).values({{customers.id, "C"}, {customers.name, "carol"}, {customers.code, 1}});
+    const std::vector<std::pair<Value, Value>> keys = {
+        {Value("A"), Value(1)}, {Value("A"), Value(1)}, {Value("B"), Value(2)}, {Value("A"), Value(1)},
+        {Value(), Value()},     {Value("Z"), Value(9)}, {Value("B"), Value(2)}, {Value("B"), Value(1)},
+        {Value(""), Value(2)},  {Value("A"), Value()},  {Value("A"), Value(1)}};
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      (void)tx.insert(orders).values({{orders.id, "o" + std::to_string(10 + i)},
+                                      Assignment(AnyColumn(orders.customerId), keys[i].first),
+                                      Assignment(AnyColumn(orders.code), keys[i].second),
+                                      {orders.amount, static_cast<std::int64_t>(i)}});
+    }
+  });
+}
+
+std::string render(const std::vector<Value>& values) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) s += (i ? ", " : "") + qtest::textOf(values[i]);
+  return s + "]";
+}
+
+std::vector<std::string> rendered(const QueryResult& r) {
+  std::vector<std::string> out;
+  for (const auto& row : r.rows) out.push_back(render(row.values()));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the join probe cache gives the same rows when keys repeat, alternate, are NULL or missing",
+          "[query][fastpath][join]") {
+  TempDir dir;
+  auto db = Database::open(dir.path(), join_schema, plasma_test::fastOptions());
+  db.ensureSchema();
+  seedJoin(db);
+  const auto pk = [&](auto& ctx) {
+    return ctx.select({{"o", orders.id}, {"amount", orders.amount}, {"name", customers.name}})
+        .from(orders)
+        .innerJoin(customers, eq(orders.customerId, customers.id))
+        .orderBy(asc(orders.id));
+  };
+  const auto pkLeft = [&](auto& ctx) {
+    return ctx.select({{"o", orders.id}, {"name", customers.name}})
+        .from(orders)
+        .leftJoin(customers, eq(orders.customerId, customers.id))
+        .orderBy(asc(orders.id));
+  };
+  const auto byIndex = [&](auto& ctx) {
+    return ctx.select({{"o", orders.id}, {"c", customers.id}})
+        .from(orders)
+        .innerJoin(customers, eq(orders.code, customers.code))
+        .orderBy(asc(orders.id), asc(customers.id));
+  };
+  const std::vector<std::string> expected_pk = {
+      "[o10, 0, alice]", "[o11, 1, alice]", "[o12, 2, bob]", "[o13, 3, alice]",
+      "[o16, 6, bob]",   "[o17, 7, bob]",   "[o19, 9, alice]", "[o20, 10, alice]"};
+  const std::vector<std::string> expected_left = {
+      "[o10, alice]", "[o11, alice]", "[o12, bob]", "[o13, alice]", "[o14, <null>]", "[o15, <null>]",
+      "[o16, bob]",   "[o17, bob]",   "[o18, <null>]", "[o19, alice]", "[o20, alice]"};
+  const std::vector<std::string> expected_index = {
+      "[o10, A]", "[o10, C]", "[o11, A]", "[o11, C]", "[o12, B]", "[o13, A]", "[o13, C]", "[o16, B]",
+      "[o17, A]", "[o17, C]", "[o18, B]", "[o20, A]", "[o20, C]"};
+  INFO(pk(db).explain() << byIndex(db).explain());
+  CHECK(qtest::contains(pk(db).explain(), "USING PRIMARY KEY"));
+  CHECK(qtest::contains(byIndex(db).explain(), "USING INDEX by_code"));
+  // A read transaction caches probes; a write transaction does not.
+  db.read([&](const ReadTx& tx) {
+    CHECK(rendered(pk(tx).all()) == expected_pk);
+    CHECK(rendered(pkLeft(tx).all()) == expected_left);
+    CHECK(rendered(byIndex(tx).all()) == expected_index);
+  });
+  db.write([&](Tx& tx) {
+    CHECK(rendered(pk(tx).all()) == expected_pk);
+    CHECK(rendered(pkLeft(tx).all()) == expected_left);
+    CHECK(rendered(byIndex(tx).all()) == expected_index);
+  });
+  // Without orderBy the rows stream straight from the join (the cache is
+  // hit on consecutive equal keys): the same set.
+  db.read([&](const ReadTx& tx) {
+    auto q = tx.select({{"o", orders.id}, {"name", customers.name}, {"amount", orders.amount}})
+                 .from(orders)
+                 .innerJoin(customers, eq(orders.customerId, customers.id));
+    std::multiset<std::string> got;
+    q.forEach([&](const ResultRow& r) {
+      got.insert(render(r.values()));
+      return true;
+    });
+    CHECK(got == std::multiset<std::string>{"[o10, alice, 0]", "[o11, alice, 1]", "[o12, bob, 2]", "[o13, alice, 3]",
+                                            "[o16, bob, 6]", "[o17, bob, 7]", "[o19, alice, 9]", "[o20, alice, 10]"});
+  });
+}
+
+TEST_CASE("forEach refills one row's values in place and gives what all() gives", "[query][fastpath]") {
+  TempDir dir;
+  auto db = Database::open(dir.path(), join_schema, plasma_test::fastOptions());
+  db.ensureSchema();
+  seedJoin(db);
+  // Text values of varying length (longer and shorter than the last), NULLs between them.
+  db.write([&](Tx& tx) {
+    (void)tx.insert(customers).values(
+        {{customers.id, "a-customer-id-much-longer-than-sso-buffers"}, {customers.name, "x"}, {customers.code, 3}});
+  });
+  auto q = db.select({{"o", orders.id}, {"cid", orders.customerId}, {"code", orders.code}, {"c", customers.name},
+                      {"twice", lit(Value(2))}})
+               .from(orders)
+               .leftJoin(customers, eq(orders.customerId, customers.id))
+               .prepare();
+  const QueryResult all = q.all();
+  std::vector<std::vector<Value>> streamed;
+  q.forEach([&](const ResultRow& r) {
+    streamed.push_back(r.values());
+    return true;
+  });
+  REQUIRE(streamed.size() == all.rows.size());
+  for (std::size_t i = 0; i < streamed.size(); ++i) CHECK(streamed[i] == all.rows[i].values());
+  // The same through an id list where consecutive rows alternate between a long and a short id.
+  auto byIds = db.select({{"id", customers.id}, {"name", customers.name}})
+                   .from(customers)
+                   .where(inArray(customers.id, {"A", "a-customer-id-much-longer-than-sso-buffers", "B"}))
+                   .prepare();
+  std::vector<std::string> names;
+  byIds.forEach([&](const ResultRow& r) {
+    names.push_back(r["id"].asText() + "=" + r["name"].asText());
+    return true;
+  });
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"A=alice", "B=bob", "a-customer-id-much-longer-than-sso-buffers=x"});
+}
