@@ -492,11 +492,17 @@ def main():
         p99 = r.get("extra", {}).get("p99_ms")
         t_value(6, f"poke fan-out to 1,000 sockets, last socket p50 (p99 {fmt(p99)} ms)", r["median"], "< 5 ms",
                 r["median"] < 5, f"{r['median']:.2f} ms")
-    for mode, need in (("durable", 2000), ("nometasync", 100), ("nosync", 100)):
+    # Issue 7: the durable mode under 2 ms, the faster mode (NoSync) under 100 us. NoMetaSync sits
+    # between them (one data sync per mutate): shown for information, with no target of its own.
+    for mode, need in (("durable", 2000), ("nosync", 100)):
         v = med(f"client_mutate_{mode}", "plasma")
-        if v is not None or mode != "nosync":
-            t_value(7, f"client mutate p99, {mode}", v, f"< {need} us" if need < 1000 else "< 2 ms",
-                    v is not None and v < need, None if v is None else f"{v:.0f} us")
+        label = "client mutate p99, durable" if mode == "durable" else "client mutate p99, faster mode (nosync)"
+        t_value(7, label, v, f"< {need} us" if need < 1000 else "< 2 ms",
+                v is not None and v < need, None if v is None else f"{v:.0f} us")
+    v = med("client_mutate_nometasync", "plasma")
+    if v is not None:
+        t_value(7, "client mutate p99, nometasync (between the two: one data sync per mutate)", v,
+                "no target", "info", f"{v:.0f} us")
     v = med("client_initial_sync", "plasma", 1000000)
     if v is not None:
         secs = 1e6 / v
@@ -606,7 +612,7 @@ def main():
     L.append("|---|---|---|---|---|")
     n_pass = n_miss = 0
     for issue, what, need, v, text, ok in targets:
-        res = "not measured" if ok is None else ("**pass**" if ok else "**miss**")
+        res = "not measured" if ok is None else "information" if ok == "info" else ("**pass**" if ok else "**miss**")
         n_pass += ok is True
         n_miss += ok is False
         L.append(f"| {issue} | {what} | {need} | {text or '—'} | {res} |")
@@ -764,7 +770,7 @@ def main():
     print("\nSummary (medians; full report: " + os.path.join(out, "REPORT.md") + ")")
     print(f"{'target':70s} {'need':>10s} {'measured':>10s}  result")
     for issue, what, need, v, text, ok in targets:
-        res = "-" if ok is None else ("pass" if ok else "MISS")
+        res = "-" if ok is None else "info" if ok == "info" else ("pass" if ok else "MISS")
         print(f"{('#' + str(issue) + ' ' + what)[:70]:70s} {need:>10s} {text or '-':>10s}  {res}")
     for t in order:
         if t in wrk_med:
