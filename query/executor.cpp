@@ -12,6 +12,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
 #include <xxhash.h>
 
 #include "engine/keys.hpp"
@@ -62,7 +63,7 @@ class Tuple final : public query::ColumnSource {
  private:
   const QueryPlan& plan_;
   const std::vector<Value>& params_;
-  std::vector<std::optional<RowView>> rows_;
+  boost::container::small_vector<std::optional<RowView>, 4> rows_;  // no allocation per run for up to 3 joins
   const std::vector<Value>* sub_row_ = nullptr;
 };
 
@@ -112,16 +113,18 @@ class Runner {
     ordered_ = plan.order_by_access && (from.table == nullptr || accessSeekable(*from.table, plan.access));
     cache_probes_ = !txn.writable();
     if (!plan.joins.empty()) probes_.resize(plan.joins.size());
-    if (!plan.aggregate) {
-      proj_columns_.resize(plan.projection.size());
-      for (std::size_t i = 0; i < plan.projection.size(); ++i) {
-        const ExprNode& n = plan.projection[i].expr.node();
-        if (n.op != ExprOp::Column) continue;
-        for (std::size_t k = 0; k < plan.sources.size(); ++k) {
-          if (plan.sources[k].table != nullptr && plan.sources[k].table->spec == n.table) {
-            proj_columns_[i] = ProjColumn{static_cast<int>(k), n.column, n.table->columns[n.column].kind()};
-            break;
-          }
+  }
+
+  // Resolves the projection's plain columns to their sources (project() only).
+  void resolveProjection() {
+    proj_columns_.resize(plan_.projection.size());
+    for (std::size_t i = 0; i < plan_.projection.size(); ++i) {
+      const ExprNode& n = plan_.projection[i].expr.node();
+      if (n.op != ExprOp::Column) continue;
+      for (std::size_t k = 0; k < plan_.sources.size(); ++k) {
+        if (plan_.sources[k].table != nullptr && plan_.sources[k].table->spec == n.table) {
+          proj_columns_[i] = ProjColumn{static_cast<int>(k), n.column, n.table->columns[n.column].kind()};
+          break;
         }
       }
     }
@@ -568,6 +571,7 @@ class Runner {
     }
     const std::int64_t end = plan_.limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_.offset + plan_.limit;
     if (plan_.limit == 0) return;
+    resolveProjection();
     if (plan_.order.empty() || ordered_) {
       std::int64_t n = 0;
       std::vector<Value> values;

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "plasma/expr.hpp"
 #include "plasma/row.hpp"
 #include "query/eval.hpp"
@@ -133,9 +135,12 @@ class CompiledFilter {
     return false;
   }
   bool residualMatches(const ColumnSource& src) const;
+  void add(const Expr& term, const TableSpec& table, const std::vector<Value>& params);
 
-  std::vector<Simple> simple_;
-  std::vector<Expr> residual_;
+  // Inline storage: a filter is compiled on every run of a query, and the
+  // common ones (a point lookup, a couple of conditions) allocate nothing.
+  boost::container::small_vector<Simple, 4> simple_;
+  boost::container::small_vector<Expr, 2> residual_;
   const detail::RowLayout* layout_ = nullptr;
 };
 
