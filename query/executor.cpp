@@ -180,8 +180,9 @@ class Runner {
   }
 
   void candidate(BoundTable& /*t*/, const RowView& row) {
+    if (!filter_.simpleMatches(row)) return;  // most rows of a scan stop here
     tuple_.set(0, row);
-    if (!filter_.matches(row, tuple_)) return;
+    if (!filter_.residualMatchesAll(tuple_)) return;
     join(0);
   }
 

@@ -29,16 +29,29 @@ class CompiledFilter {
 
   // Whether the row passes; `src` evaluates the residual expression.
   bool matches(const RowView& row, const ColumnSource& src) const {
-    if (!simple_.empty()) {
-      // The vtable offsets were resolved for the first layout seen (the
-      // plan's table); a row of another layout takes the generic getters.
-      const bool fast = &row.layout() == layout_;
-      for (const auto& c : simple_) {
-        if (!(fast ? testInPlace(row, c) : test(row, c))) return false;
-      }
-    }
-    return residual_.empty() || residualMatches(src);
+    return simpleMatches(row) && (residual_.empty() || residualMatches(src));
   }
+  // The compiled tests alone (true when there are none).
+  bool simpleMatches(const RowView& row) const {
+    if (simple_.empty()) return true;
+    if (&row.layout() != layout_) {  // not bound to this row's layout: the generic getters
+      for (const auto& c : simple_) {
+        if (!test(row, c)) return false;
+      }
+      return true;
+    }
+    // The row's table and vtable are located once for all the tests.
+    const std::uint8_t* data = row.bytes().data();
+    const std::uint8_t* table = data + detail::loadLe<std::uint32_t>(data);
+    const std::uint8_t* vtable = table - detail::loadLe<std::int32_t>(table);
+    const std::uint16_t vtable_size = detail::loadLe<std::uint16_t>(vtable);
+    for (const auto& c : simple_) {
+      if (!testInPlace(row, c, table, vtable, vtable_size)) return false;
+    }
+    return true;
+  }
+  // The residual expressions alone (true when there are none).
+  bool residualMatchesAll(const ColumnSource& src) const { return residual_.empty() || residualMatches(src); }
   bool empty() const noexcept { return simple_.empty() && residual_.empty(); }
   // Conjuncts compiled to direct tests / left to the generic evaluator (tests).
   std::size_t simpleCount() const noexcept { return simple_.size(); }
@@ -102,7 +115,8 @@ class CompiledFilter {
   // (root offset -> table -> vtable -> field, as RowView does) with no
   // std::optional or Value in between. A column added after the row was
   // written (beyond its vtable) takes the generic path for its fill value.
-  static bool testInPlace(const RowView& row, const Simple& c) {
+  static bool testInPlace(const RowView& row, const Simple& c, const std::uint8_t* table, const std::uint8_t* vtable,
+                          std::uint16_t vtable_size) {
     if (c.id) {
       switch (c.test) {
         case Test::TextCmp: {
@@ -114,10 +128,7 @@ class CompiledFilter {
         case Test::IntCmp: return test(row, c);
       }
     }
-    const std::uint8_t* data = row.bytes().data();
-    const std::uint8_t* table = data + detail::loadLe<std::uint32_t>(data);
-    const std::uint8_t* vtable = table - detail::loadLe<std::int32_t>(table);
-    if (c.vt >= detail::loadLe<std::uint16_t>(vtable)) return test(row, c);  // newer column: fill value
+    if (c.vt >= vtable_size) return test(row, c);  // newer column: fill value
     const std::uint16_t off = detail::loadLe<std::uint16_t>(vtable + c.vt);
     switch (c.test) {
       case Test::IntCmp: return off != 0 && orderInt(c.op, detail::loadLe<std::int64_t>(table + off), c.i);
