@@ -204,6 +204,17 @@ PreparedQuery& PreparedQuery::bind(std::uint32_t index, Value v) {
   return *this;
 }
 
+PreparedQuery& PreparedQuery::bindText(std::uint32_t index, std::string_view text) {
+  if (index >= params_.size()) return bind(index, Value(text));  // throws, naming the index
+  Value& slot = params_[index];
+  if (slot.kind() == Kind::Text) {
+    const_cast<std::string&>(slot.asText()).assign(text);  // our own non-const Value: reuse its buffer
+  } else {
+    slot = Value(text);
+  }
+  return *this;
+}
+
 namespace {
 
 // Runs fn in the builder's transaction, or in a fresh pooled read transaction.

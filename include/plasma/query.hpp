@@ -268,6 +268,9 @@ class PreparedQuery {
  public:
   PreparedQuery(QueryContext context, std::shared_ptr<const detail::QueryPlan> plan);
   PreparedQuery& bind(std::uint32_t index, Value v);
+  // bind(index, Value(text)) reusing the parameter's previous text buffer:
+  // rebinding an id of the same size per lookup allocates nothing.
+  PreparedQuery& bindText(std::uint32_t index, std::string_view text);
   QueryResult all() const;
   std::vector<OwnedRow> rows() const;
   void forEach(const std::function<bool(const ResultRow&)>& fn) const;

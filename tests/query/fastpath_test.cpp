@@ -329,3 +329,33 @@ TEST_CASE("forEach refills one row's values in place and gives what all() gives"
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"A=alice", "B=bob", "a-customer-id-much-longer-than-sso-buffers=x"});
 }
+
+TEST_CASE("bindText rebinds a text parameter in place like bind", "[query][fastpath]") {
+  TempDir dir;
+  auto db = Database::open(dir.path(), join_schema, plasma_test::fastOptions());
+  db.ensureSchema();
+  seedJoin(db);
+  auto q = db.select({{"name", customers.name}}).from(customers).where(eq(customers.id, param(0))).prepare();
+  auto names = [&] {
+    std::vector<std::string> out;
+    q.forEach([&](const ResultRow& r) {
+      out.push_back(r["name"].asText());
+      return true;
+    });
+    return out;
+  };
+  q.bindText(0, "A");
+  CHECK(names() == std::vector<std::string>{"alice"});
+  q.bindText(0, "a-much-longer-id-than-the-small-string-buffer");
+  CHECK(names().empty());
+  q.bindText(0, "B");
+  CHECK(names() == std::vector<std::string>{"bob"});
+  q.bind(0, Value(3));  // another kind first: replaced by text
+  q.bindText(0, "C");
+  CHECK(names() == std::vector<std::string>{"carol"});
+  q.bind(0, Value());
+  CHECK(names().empty());
+  q.bindText(0, "");
+  CHECK(names().empty());
+  plasma_test::expectError([&] { q.bindText(1, "A"); }, ErrorCode::InvalidArgument, {"bind(1)"});
+}
