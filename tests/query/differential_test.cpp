@@ -1237,6 +1237,16 @@ std::string checkQuery(const Fixture& fx, std::uint64_t seed, std::uint64_t inde
       for (const Value& v : row.values()) out.push_back(normalize(v));
       mine.push_back(std::move(out));
     }
+    {  // forEach() streams the same rows (its values refilled in place between rows)
+      Rows streamed;
+      q.builder->forEach([&](const ResultRow& row) {
+        Row out;
+        for (const Value& v : row.values()) out.push_back(normalize(v));
+        streamed.push_back(std::move(out));
+        return true;
+      });
+      if (streamed != mine) problem = "forEach() differs from all()";
+    }
     if (q.plain) {  // rows() streams the same whole rows
       Rows whole;
       for (const auto& r : q.builder->rows()) {
