@@ -124,8 +124,10 @@ PullResponse pullChecked(Fixture& fx, const std::string& user, std::optional<std
 }
 
 // Rewrites every change-log entry after `after` as the engine wrote it before
-// ChangeEntry.before existed (no before, no before_row).
-void rewriteAsOldFormat(Database& db, std::uint64_t after) {
+// ChangeEntry.before existed (no before, no before_row) or, with
+// keep_before, as it writes a table that had no auth.read (before, no
+// before_row).
+void rewriteAsOldFormat(Database& db, std::uint64_t after, bool keep_before = false) {
   db.write([&](Tx& tx) {
     auto& s = tx.state();
     auto& impl = db.impl();
@@ -144,7 +146,8 @@ void rewriteAsOldFormat(Database& db, std::uint64_t after) {
       }
       const auto group = str(e->client_group_id());
       const auto client = str(e->client_id());
-      b.Finish(fbs::CreateChangeEntry(b, e->op(), table, id, row, group, client, e->mutation_id()));
+      b.Finish(fbs::CreateChangeEntry(b, e->op(), table, id, row, group, client, e->mutation_id(),
+                                      keep_before ? e->before() : fbs::Before::Unknown));
       rewritten.emplace_back(std::string(cur.key()),
                              std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
     }
@@ -355,6 +358,26 @@ TEST_CASE("pull visibility: old-format entries without before still get the cons
   fx.push("alice", rename("c-alice", 5, "alice-new", "y2"));
   fx.push("bob", create("c-bob", 2, "bob-newer", "z"));
   CHECK(ops(pullChecked(fx, "alice", head, {"bob-newer"})) == Ops{"put alice-new"});
+}
+
+TEST_CASE("pull visibility: entries logged while the table had no auth.read (no before_row) get the conservative del",
+          "[sync][pull][auth][compat]") {
+  Fixture fx;
+  fx.push("alice", create("c-alice", 1, "s", "shared"));
+  fx.push("alice", share("c-alice", 2, "s", true));
+  fx.push("alice", create("c-alice", 3, "p", "private"));
+  const auto b0 = pullChecked(fx, "bob", std::nullopt);
+  CHECK(ops(b0) == Ops{"clear", "put s"});
+  fx.push("alice", share("c-alice", 4, "s", false));
+  fx.push("alice", rename("c-alice", 5, "p", "still private"));
+  fx.push("bob", create("c-bob", 1, "bob-new", "x"));
+  rewriteAsOldFormat(fx.db, b0.cookie, /*keep_before=*/true);
+  using B = fbs::Before;
+  CHECK(befores(fx.db, b0.cookie) == std::vector<std::pair<B, bool>>{{B::Present, false}, {B::Present, false}, {B::Absent, false}});
+  // s and p existed at the cookie but their images then are unknown: dels;
+  // bob-new did not exist: nothing (Alice's view).
+  CHECK(ops(pullChecked(fx, "bob", b0.cookie)) == Ops{"del s", "del p", "put bob-new"});
+  CHECK(ops(pullChecked(fx, "alice", b0.cookie, {"bob-new"})) == Ops{"put s", "put p"});
 }
 
 TEST_CASE("pull visibility: a cookie below the compaction horizon gets the conservative del and converges",
