@@ -92,8 +92,6 @@ Value joinKey(Value key) {
   return key;
 }
 
-// Stops the pipeline early (limit reached, or the caller returned false).
-struct Stop {};
 
 class Runner {
  public:
@@ -137,10 +135,7 @@ class Runner {
   void run(F&& sink) {
     sink_ctx_ = &sink;
     sink_fn_ = [](void* ctx, Tuple& t) { (*static_cast<std::remove_reference_t<F>*>(ctx))(t); };
-    try {
-      access();
-    } catch (const Stop&) {
-    }
+    access();
   }
 
  private:
@@ -173,6 +168,7 @@ class Runner {
       return true;
     });
     for (const auto& row : rows) {
+      if (stop_) return;
       tuple_.setSubRow(&row);
       if (plan_.source_filter && !query::matches(plan_.source_filter, tuple_)) continue;
       join(0);
@@ -221,11 +217,11 @@ class Runner {
   void fullScan(BoundTable& t, bool reverse) {
     if (!reverse) {
       RowScanner scanner(txn_, t);
-      while (scanner.next()) candidate(t, scanner.row());
+      while (!stop_ && scanner.next()) candidate(t, scanner.row());
       return;
     }
     lmdb::Cursor cur(txn_.txn, t.rows);
-    for (bool ok = cur.last(); ok; ok = cur.prev()) candidate(t, txn_.db.view(t, cur.key(), cur.value()));
+    for (bool ok = cur.last(); ok && !stop_; ok = cur.prev()) candidate(t, txn_.db.view(t, cur.key(), cur.value()));
   }
 
   void fetch(BoundTable& t, std::string_view id) {
@@ -250,7 +246,10 @@ class Runner {
     }
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    for (const auto& id : ids) fetch(t, id);
+    for (const auto& id : ids) {
+      if (stop_) return;
+      fetch(t, id);
+    }
   }
 
   void pkRange(BoundTable& t, const Access& a) {
@@ -264,14 +263,14 @@ class Runner {
     // LMDB rejects an empty key; every id sorts at or after "".
     auto seek = [&](const std::string& k) { return k.empty() ? cur.first() : cur.seekRange(k); };
     if (!a.reverse) {
-      for (bool ok = lo ? seek(lo->asText()) : cur.first(); ok && below_hi(cur.key()); ok = cur.next()) {
+      for (bool ok = lo ? seek(lo->asText()) : cur.first(); ok && !stop_ && below_hi(cur.key()); ok = cur.next()) {
         if (above_lo(cur.key())) candidate(t, txn_.db.view(t, cur.key(), cur.value()));
       }
       return;
     }
     bool ok = hi ? seek(hi->asText()) : cur.last();
     if (!ok && hi) ok = cur.last();
-    for (; ok && above_lo(cur.key()); ok = cur.prev()) {
+    for (; ok && !stop_ && above_lo(cur.key()); ok = cur.prev()) {
       if (below_hi(cur.key())) candidate(t, txn_.db.view(t, cur.key(), cur.value()));
     }
   }
@@ -280,7 +279,7 @@ class Runner {
   // index cursor's slices die with its next move).
   void walkPrefix(BoundTable& t, const BoundIndex& index, const std::string& prefix) {
     lmdb::Cursor cur(txn_.txn, index.dbi);
-    for (bool ok = cur.seekRange(prefix); ok && cur.key().starts_with(prefix); ok = cur.next()) {
+    for (bool ok = cur.seekRange(prefix); ok && !stop_ && cur.key().starts_with(prefix); ok = cur.next()) {
       fetch(t, cur.value());
     }
   }
@@ -310,10 +309,15 @@ class Runner {
     std::sort(prefixes.begin(), prefixes.end());
     prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
     if (!a.reverse) {
-      for (const auto& p : prefixes) walkPrefix(t, *a.index, p);
+      for (const auto& p : prefixes) {
+        if (stop_) return;
+        walkPrefix(t, *a.index, p);
+      }
       return;
     }
-    for (auto it = prefixes.rbegin(); it != prefixes.rend(); ++it) walkPrefixReverse(t, *a.index, *it, keys::prefixSuccessor(*it));
+    for (auto it = prefixes.rbegin(); it != prefixes.rend() && !stop_; ++it) {
+      walkPrefixReverse(t, *a.index, *it, keys::prefixSuccessor(*it));
+    }
   }
 
   // Walks keys in [start, stop) backwards.
@@ -325,7 +329,7 @@ class Runner {
     } else if (!ok) {
       ok = cur.last();
     }
-    for (; ok && cur.key() >= start; ok = cur.prev()) fetch(t, cur.value());
+    for (; ok && !stop_ && cur.key() >= start; ok = cur.prev()) fetch(t, cur.value());
   }
 
   void indexRange(BoundTable& t, const Access& a) {
@@ -365,7 +369,7 @@ class Runner {
       return;
     }
     lmdb::Cursor cur(txn_.txn, a.index->dbi);
-    for (bool ok = start.empty() ? cur.first() : cur.seekRange(start); ok && (stop.empty() || cur.key() < stop);
+    for (bool ok = start.empty() ? cur.first() : cur.seekRange(start); ok && !stop_ && (stop.empty() || cur.key() < stop);
          ok = cur.next()) {
       fetch(t, cur.value());
     }
@@ -416,7 +420,10 @@ class Runner {
           p.valid = true;
         }
         // tryRow may recurse into later joins, which never touch probes_[j].
-        for (const RowView& row : p.rows) tryRow(row);
+        for (const RowView& row : p.rows) {
+          if (stop_) break;
+          tryRow(row);
+        }
         break;
       }
       case JoinMethod::IndexLookup: {
@@ -435,6 +442,7 @@ class Runner {
           };
           if (!cache_probes_) {
             for (const auto& id : matchingIds()) {
+              if (stop_) break;
               if (auto row = txn_.db.get(txn_, t, id)) tryRow(*row);
             }
             break;
@@ -450,7 +458,10 @@ class Runner {
             p.valid = true;
           }
           // tryRow may recurse into later joins, which never touch probes_[j].
-          for (const RowView& row : p.rows) tryRow(row);
+          for (const RowView& row : p.rows) {
+            if (stop_) break;
+            tryRow(row);
+          }
         }
         break;
       }
@@ -461,16 +472,22 @@ class Runner {
           const auto& table = hashTable(j);
           auto it = table.find(keys::encodeKey(key));
           if (it != table.end()) {
-            for (const auto& row : it->second) tryRow(row);
+            for (const auto& row : it->second) {
+              if (stop_) break;
+              tryRow(row);
+            }
           }
         }
         break;
       }
       case JoinMethod::NestedLoop:
-        for (const auto& row : allRows(j)) tryRow(row);
+        for (const auto& row : allRows(j)) {
+          if (stop_) break;
+          tryRow(row);
+        }
         break;
     }
-    if (!matched && step.kind == JoinKind::Left) {
+    if (!matched && !stop_ && step.kind == JoinKind::Left) {
       tuple_.clear(step.source);
       join(j + 1);
     }
@@ -541,8 +558,7 @@ class Runner {
       std::int64_t n = 0;
       run([&](Tuple& t) {
         const std::int64_t i = n++;
-        if (i >= plan_.offset && !out(*t.row(0))) throw Stop{};
-        if (n >= end) throw Stop{};
+        if ((i >= plan_.offset && !out(*t.row(0))) || n >= end) stop_ = true;
       });
       return;
     }
@@ -580,9 +596,12 @@ class Runner {
         const std::int64_t i = n++;
         if (i >= plan_.offset) {
           fillProjection(t, values);
-          if (!out(values)) throw Stop{};
+          if (!out(values)) {
+            stop_ = true;
+            return;
+          }
         }
-        if (n >= end) throw Stop{};
+        if (n >= end) stop_ = true;
       });
       return;
     }
@@ -807,6 +826,11 @@ class Runner {
   void (*sink_fn_)(void*, Tuple&) = nullptr;
   query::CompiledFilter filter_;
   bool ordered_ = false;
+  // Set by a sink when the caller has had enough (limit reached, or it
+  // returned false): every loop of the pipeline checks it and unwinds. (A
+  // flag, not an exception: a throw costs a microsecond or more, which a
+  // LIMIT 50 page would pay on every run.)
+  bool stop_ = false;
   // Join probe caches (read transactions only: a write in the caller's
   // callback could move the rows a cached view points at). Consecutive
   // outer rows often share their join key (every order of one customer):

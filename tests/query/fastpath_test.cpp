@@ -359,3 +359,52 @@ TEST_CASE("bindText rebinds a text parameter in place like bind", "[query][fastp
   CHECK(names().empty());
   plasma_test::expectError([&] { q.bindText(1, "A"); }, ErrorCode::InvalidArgument, {"bind(1)"});
 }
+
+TEST_CASE("a callback returning false or a limit stops every access path and join after that row",
+          "[query][fastpath]") {
+  TempDir dir;
+  auto db = Database::open(dir.path(), join_schema, plasma_test::fastOptions());
+  db.ensureSchema();
+  seedJoin(db);
+  auto calls = [](auto&& query, int stop_after) {
+    int n = 0;
+    query.forEach([&](const ResultRow&) { return ++n < stop_after; });
+    return n;
+  };
+  auto rowCalls = [](auto&& query, int stop_after) {
+    int n = 0;
+    query.forEachRow([&](const RowView&) { return ++n < stop_after; });
+    return n;
+  };
+  for (int k : {1, 2, 5}) {
+    INFO("stop after " << k);
+    // Left join with several matches per outer row, NULL-filled rows between them.
+    CHECK(calls(db.select({{"o", orders.id}, {"c", customers.id}})
+                    .from(orders)
+                    .leftJoin(customers, eq(orders.code, customers.code)),
+                k) == k);
+    CHECK(calls(db.select({{"o", orders.id}, {"c", customers.name}})
+                    .from(orders)
+                    .innerJoin(customers, eq(orders.customerId, customers.id)),
+                k) == k);
+    CHECK(rowCalls(db.select().from(orders), k) == k);                                         // scan
+    CHECK(rowCalls(db.select().from(orders).where(gte(orders.id, "o12")), k) == k);           // id range
+    CHECK(rowCalls(db.select().from(customers).where(eq(customers.code, 1)), k) == std::min(k, 2));  // index
+    CHECK(rowCalls(db.select().from(orders).where(inArray(orders.id, {"o10", "o12", "o14", "o16", "o18"})), k) ==
+          k);  // id IN
+  }
+  // A limit through a left join: exactly `limit` rows, and the same as the first rows of the whole result.
+  auto q = [&](std::int64_t limit) {
+    auto b = db.select({{"o", orders.id}, {"c", customers.id}})
+                 .from(orders)
+                 .leftJoin(customers, eq(orders.code, customers.code));
+    if (limit >= 0) b.limit(limit);
+    return rendered(b.all());
+  };
+  const auto whole = q(-1);
+  for (std::int64_t limit : {0, 1, 2, 3, 4, 7}) {
+    const auto part = q(limit);
+    REQUIRE(part.size() == static_cast<std::size_t>(std::min<std::int64_t>(limit, static_cast<std::int64_t>(whole.size()))));
+    CHECK(std::equal(part.begin(), part.end(), whole.begin()));
+  }
+}
