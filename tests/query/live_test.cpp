@@ -1415,13 +1415,16 @@ TEST_CASE("live: unsubscribing (reset, destruction) stops callbacks", "[live]") 
   LiveSubscription self;
   std::mutex self_mu;
   {
-    std::lock_guard lock(self_mu);
-    self = live.subscribeDelta([&](const LiveDelta&) {
+    // Not holding self_mu across subscribeDelta: its first callback may run inside it, and a
+    // callback that takes a lock the subscriber holds is a lock-order inversion.
+    auto s = live.subscribeDelta([&](const LiveDelta&) {
       if (++self_calls == 2) {
         std::lock_guard l(self_mu);
         self.reset();
       }
     });
+    std::lock_guard lock(self_mu);
+    self = std::move(s);
   }
   fx.put("z1", Value(), Value(1));
   live.sync();
