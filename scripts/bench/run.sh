@@ -181,32 +181,30 @@ if [[ $SKIP_GBENCH == 0 ]]; then
     gbench "$RUN/gbench-rows-$rows.json" '^(point_get/(plasma|lmdb|sqlite)|query_range_limit50/(plasma|sqlite))$' \
       PLASMA_BENCH_ROWS="$rows"
   done
-  if [[ $QUICK == 0 && "${PLASMA_BENCH_10M:-1}" == 1 ]]; then
-    # 10M rows: full mode only, bounded in time (loading dominates: five stores of 10M rows).
-    log "Google Benchmark: growth curve, point get and indexed range at 10000000 rows (at most ${PLASMA_BENCH_10M_TIMEOUT:-720} s)"
-    if ! GBENCH_TIMEOUT="${PLASMA_BENCH_10M_TIMEOUT:-720}" GBENCH_SOFT=1 gbench "$RUN/gbench-rows-10000000.json" \
-      '^(point_get/(plasma|lmdb|sqlite)|query_range_limit50/(plasma|sqlite))$' PLASMA_BENCH_ROWS=10000000; then
-      log "warning: the 10M-row growth point did not finish in time; the report leaves it out"
-      rm -f "$RUN/gbench-rows-10000000.json"
-      echo "rows_10m=timeout" >>"$RUN/machine.txt"
+  # gbench_10m <what> <name> <filter> <env>: a 10M-row growth point, full mode only and bounded in
+  # time (loading the stores dominates); on a timeout the report leaves it out and says so.
+  gbench_10m() {
+    local what="$1" name="$2" filter="$3" env="$4"
+    [[ $QUICK == 0 && "${PLASMA_BENCH_10M:-1}" == 1 ]] || return 0
+    log "Google Benchmark: growth curve, $what (at most ${PLASMA_BENCH_10M_TIMEOUT:-720} s)"
+    if ! GBENCH_TIMEOUT="${PLASMA_BENCH_10M_TIMEOUT:-720}" GBENCH_SOFT=1 gbench "$RUN/gbench-$name-10000000.json" \
+      "$filter" "$env=10000000"; then
+      log "warning: the 10M-row point ($what) did not finish in time; the report leaves it out"
+      rm -f "$RUN/gbench-$name-10000000.json"
+      echo "${name}_10m=timeout" >>"$RUN/machine.txt"
     fi
-  fi
+  }
+  # Five stores of 10M rows.
+  gbench_10m "point get and indexed range at 10000000 rows" rows \
+    '^(point_get/(plasma|lmdb|sqlite)|query_range_limit50/(plasma|sqlite))$' PLASMA_BENCH_ROWS
   for rows in "${PULL_GROWTH_ROWS[@]}"; do
     log "Google Benchmark: growth curve, pull since a cookie with $rows rows in the store"
     gbench "$RUN/gbench-pullrows-$rows.json" '^pull1000/(plasma|sqlite_triggers|lmdb_scan)$' \
       PLASMA_BENCH_PULL_ROWS="$rows"
   done
-  if [[ $QUICK == 0 && "${PLASMA_BENCH_10M:-1}" == 1 ]]; then
-    # 10M rows before the cookie: both stores are loaded through their push paths (about 2.5 min
-    # and 7 GB of memory here), so bounded in time like the 10M point above.
-    log "Google Benchmark: growth curve, pull since a cookie with 10000000 rows in the store (at most ${PLASMA_BENCH_10M_TIMEOUT:-720} s)"
-    if ! GBENCH_TIMEOUT="${PLASMA_BENCH_10M_TIMEOUT:-720}" GBENCH_SOFT=1 gbench "$RUN/gbench-pullrows-10000000.json" \
-      '^pull1000/(plasma|sqlite_triggers|lmdb_scan)$' PLASMA_BENCH_PULL_ROWS=10000000; then
-      log "warning: the 10M-row pull growth point did not finish in time; the report leaves it out"
-      rm -f "$RUN/gbench-pullrows-10000000.json"
-      echo "pullrows_10m=timeout" >>"$RUN/machine.txt"
-    fi
-  fi
+  # Both stores loaded through their push paths: about 2.5 min and 7 GB of memory here.
+  gbench_10m "pull since a cookie with 10000000 rows in the store" pullrows \
+    '^pull1000/(plasma|sqlite_triggers|lmdb_scan)$' PLASMA_BENCH_PULL_ROWS
   echo "gbench_rows=$GB_ROWS" >>"$RUN/machine.txt"
 fi
 
