@@ -14,7 +14,7 @@ namespace {
 // store survived whatever came before.
 void nodeStillServes() {
   std::string got;
-  plasma_fuzz::withRetryOnSilence([&] {
+  plasma_fuzz::requireAnswer([&] {
     plasma_fuzz::Conn c;
     const std::string body =
         R"({"profileID":"p","clientGroupID":"fuzz-check","cookie":null,"pullVersion":1,"schemaVersion":"todos-v2"})";
@@ -39,7 +39,7 @@ void nodeStillServes() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static unsigned long runs = 0;
-  plasma_fuzz::withRetryOnSilence([&] {
+  plasma_fuzz::requireAnswer([&] {
     plasma_fuzz::Conn c;
     if (c.send(std::string_view(reinterpret_cast<const char*>(data), size))) c.finishSending();
     std::string got;

@@ -15,7 +15,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const bool debug = std::getenv("FUZZ_WS_DEBUG") != nullptr;
-  plasma_fuzz::withRetryOnSilence([&] {
+  plasma_fuzz::requireAnswer([&] {
     const auto t0 = std::chrono::steady_clock::now();
     plasma_fuzz::Conn c;
     const bool sent = c.send(
