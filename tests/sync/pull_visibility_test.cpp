@@ -21,6 +21,7 @@
 #include "plasma/fbs/change_entry_generated.h"
 #include "sync/codec.hpp"
 #include "sync/server.hpp"
+#include "sync_test_util.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
 
@@ -32,15 +33,15 @@
 using namespace plasma;
 using namespace plasma::sync;
 using plasma_test::TempDir;
+using plasma_sync_test::as;
+using plasma_sync_test::create;
+using plasma_sync_test::pullOf;
+using plasma_sync_test::pushOf;
 
 namespace {
 
 const auto& todos = todo::todos;
 
-Mutation create(std::string client, std::int64_t id, std::string todo_id, std::string title = "t") {
-  boost::json::object args{{"id", todo_id}, {"title", title}, {"updatedAt", id}};
-  return Mutation{std::move(client), id, "createTodo", std::move(args), 0};
-}
 Mutation rename(std::string client, std::int64_t id, std::string todo_id, std::string title) {
   return Mutation{std::move(client), id, "renameTodo",
                   boost::json::object{{"id", todo_id}, {"title", title}, {"updatedAt", id}}, 0};
@@ -52,35 +53,8 @@ Mutation remove(std::string client, std::int64_t id, std::string todo_id) {
   return Mutation{std::move(client), id, "deleteTodo", boost::json::object{{"id", todo_id}}, 0};
 }
 
-PushRequest pushOf(std::string group, std::vector<Mutation> ms) {
-  PushRequest r;
-  r.client_group_id = std::move(group);
-  r.mutations = std::move(ms);
-  r.schema_version = todo::kSchemaVersion;
-  return r;
-}
-
-PullRequest pullOf(std::string group, std::optional<std::uint64_t> cookie) {
-  PullRequest r;
-  r.client_group_id = std::move(group);
-  r.cookie = cookie;
-  r.schema_version = todo::kSchemaVersion;
-  return r;
-}
-
-std::any as(std::string user) { return todo::Ctx{std::move(user)}; }
-
-struct Fixture {
-  TempDir dir;
-  Database db;
-  SyncServer server;
-  explicit Fixture(SyncOptions o = {})
-      : db(Database::open(dir.path(), todo::schema, plasma_test::fastOptions())),
-        server((db.ensureSchema(), db), runnerFor(todo::mutators()), withVersion(std::move(o))) {}
-  static SyncOptions withVersion(SyncOptions o) {
-    if (o.schema_version.empty()) o.schema_version = todo::kSchemaVersion;
-    return o;
-  }
+struct Fixture : plasma_sync_test::TodoServer {
+  using TodoServer::TodoServer;
   // Pushes one mutation for `user` (group g-<user>, client c-<user>).
   void push(const std::string& user, Mutation m) {
     const auto r = server.push(pushOf("g-" + user, {std::move(m)}), as(user));

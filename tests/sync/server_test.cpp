@@ -8,55 +8,27 @@
 
 #include "sync/codec.hpp"
 #include "sync/server.hpp"
+#include "sync_test_util.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
 
 using namespace plasma;
 using namespace plasma::sync;
 using plasma_test::TempDir;
+using plasma_sync_test::as;
+using plasma_sync_test::create;
+using plasma_sync_test::pullOf;
+using plasma_sync_test::pushOf;
 
 namespace {
 
 const auto& todos = todo::todos;
 
-Mutation create(std::string client, std::int64_t id, std::string todo_id, std::string title = "t") {
-  boost::json::object args{{"id", todo_id}, {"title", title}, {"updatedAt", id}};
-  return Mutation{std::move(client), id, "createTodo", std::move(args), 0};
-}
 Mutation call(std::string client, std::int64_t id, std::string name, boost::json::object args) {
   return Mutation{std::move(client), id, std::move(name), std::move(args), 0};
 }
 
-PushRequest pushOf(std::string group, std::vector<Mutation> ms) {
-  PushRequest r;
-  r.client_group_id = std::move(group);
-  r.mutations = std::move(ms);
-  r.schema_version = todo::kSchemaVersion;
-  return r;
-}
-
-PullRequest pullOf(std::string group, std::optional<std::uint64_t> cookie) {
-  PullRequest r;
-  r.client_group_id = std::move(group);
-  r.cookie = cookie;
-  r.schema_version = todo::kSchemaVersion;
-  return r;
-}
-
-std::any as(std::string user) { return todo::Ctx{std::move(user)}; }
-
-struct Fixture {
-  TempDir dir;
-  Database db;
-  SyncServer server;
-  explicit Fixture(SyncOptions o = {}, OpenOptions open = plasma_test::fastOptions())
-      : db(Database::open(dir.path(), todo::schema, open)),
-        server((db.ensureSchema(), db), runnerFor(todo::mutators()), withVersion(std::move(o))) {}
-  static SyncOptions withVersion(SyncOptions o) {
-    if (o.schema_version.empty()) o.schema_version = todo::kSchemaVersion;
-    return o;
-  }
-};
+using Fixture = plasma_sync_test::TodoServer;
 
 std::vector<MutationOutcome> outcomes(const PushResponse& r) {
   std::vector<MutationOutcome> out;
