@@ -549,27 +549,13 @@ struct Client::Impl {
     return true;
   }
 
-  // JSON text cannot carry infinity or NaN: such args would make every later push of the outbox
-  // unreadable to the server, so they are refused here, before anything is written.
-  static void requireFinite(std::string_view name, const json::value& args) {
-    std::vector<const json::value*> todo{&args};
-    while (!todo.empty()) {
-      const json::value* v = todo.back();
-      todo.pop_back();
-      if (v->is_double() && !std::isfinite(v->get_double())) {
-        throw Error(ErrorCode::InvalidArgument,
-                    "mutate(\"" + std::string(name) + "\"): args hold a number that is not finite (JSON cannot carry it)");
-      }
-      if (v->is_array()) {
-        for (const auto& e : v->get_array()) todo.push_back(&e);
-      } else if (v->is_object()) {
-        for (const auto& kv : v->get_object()) todo.push_back(&kv.value());
-      }
-    }
-  }
-
   MutationHandle mutate(std::string_view name, json::value args) {
-    requireFinite(name, args);
+    // JSON cannot carry infinity or NaN: such args would make every later push of the outbox
+    // unreadable to the server, so they are refused before anything is written.
+    if (!sync::allNumbersFinite(args)) {
+      throw Error(ErrorCode::InvalidArgument,
+                  "mutate(\"" + std::string(name) + "\"): args hold a number that is not finite (JSON cannot carry it)");
+    }
     PendingMutation m;
     m.name = std::string(name);
     m.args = json::serialize(args);

@@ -154,6 +154,11 @@ Poke decodePoke(Encoding e, std::string_view body);
 std::string encodePresence(Encoding e, const Presence& p);
 Presence decodePresence(Encoding e, std::string_view body);
 
+// False when `v` holds a non-finite number anywhere (infinity, NaN — e.g. from parsing 1e999):
+// JSON text cannot carry one, so args and userInfo holding one are refused, by the decoders and by
+// the client's mutate().
+bool allNumbersFinite(const boost::json::value& v) noexcept;
+
 // ---- internals shared by codec_json.cpp and codec_fbs.cpp ------------------------
 
 namespace detail {
@@ -191,8 +196,7 @@ void checkProtocolVersion(std::string_view type, std::int64_t version);
 // JSON text (args, userInfo) into a value with the default allocator; checked by
 // requireFiniteNumbers.
 boost::json::value parseJsonText(const Where& w, std::string_view field, std::string_view text);
-// A number too large for a double (1e999) parses as infinity, which no JSON text can carry
-// back: args and userInfo holding one are refused, naming the field.
+// Throws BadRequest naming the field unless allNumbersFinite(v).
 void requireFiniteNumbers(const Where& w, std::string_view field, const boost::json::value& v);
 std::string_view outcomeName(MutationOutcome o) noexcept;
 // A short, printable rendering of untrusted text for an error message.

@@ -177,26 +177,7 @@ json::value parseJsonText(const Where& w, std::string_view field, std::string_vi
 }
 
 void requireFiniteNumbers(const Where& w, std::string_view field, const json::value& v) {
-  // Iterative: the parser bounds the depth, but a wide value must not recurse per element.
-  std::vector<const json::value*> todo{&v};
-  while (!todo.empty()) {
-    const json::value* x = todo.back();
-    todo.pop_back();
-    switch (x->kind()) {
-      case json::kind::double_:
-        if (!std::isfinite(x->get_double())) {
-          badRequest(w.field(field) + " holds a number out of the range of a double (such as 1e999)");
-        }
-        break;
-      case json::kind::array:
-        for (const json::value& e : x->get_array()) todo.push_back(&e);
-        break;
-      case json::kind::object:
-        for (const auto& kv : x->get_object()) todo.push_back(&kv.value());
-        break;
-      default: break;
-    }
-  }
+  if (!allNumbersFinite(v)) badRequest(w.field(field) + " holds a number out of the range of a double (such as 1e999)");
 }
 
 std::string_view outcomeName(MutationOutcome o) noexcept {
@@ -1257,6 +1238,23 @@ std::string encodePresence(Encoding e, const Presence& p) {
 
 Presence decodePresence(Encoding e, std::string_view body) {
   return e == Encoding::Json ? decodePresenceJson(body) : detail::decodePresenceFbs(body);
+}
+
+bool allNumbersFinite(const json::value& v) noexcept {
+  // Iterative: the parser bounds the depth, but a wide value must not recurse per element.
+  std::vector<const json::value*> pending{&v};
+  while (!pending.empty()) {
+    const json::value* x = pending.back();
+    pending.pop_back();
+    if (x->is_double()) {
+      if (!std::isfinite(x->get_double())) return false;
+    } else if (x->is_array()) {
+      for (const json::value& e : x->get_array()) pending.push_back(&e);
+    } else if (x->is_object()) {
+      for (const auto& kv : x->get_object()) pending.push_back(&kv.value());
+    }
+  }
+  return true;
 }
 
 }  // namespace plasma::sync

@@ -10,12 +10,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -24,10 +18,13 @@
 #include <string>
 #include <thread>
 
+#include "net_test_util.hpp"
+
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
 
 // The server half: accept; start a read the client never satisfies; then close the socket
 // with that read pending (Asio cancels it through the ring), after writing one byte on every
@@ -73,29 +70,6 @@ struct ChurnServer {
   }
 };
 
-// A plain blocking client: connect, wait for the server to close (at most `timeout_ms`).
-// Returns false when the server never answered.
-bool connectAndWaitForClose(std::uint16_t port, int timeout_ms) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  while (ok) {
-    char c;
-    const ssize_t n = ::recv(fd, &c, 1, 0);
-    if (n == 0) break;               // the server closed: served
-    if (n < 0) ok = errno == ECONNRESET;  // a close with unread data can reset: still served
-    if (n < 0) break;
-  }
-  ::close(fd);
-  return ok;
-}
-
 }  // namespace
 
 TEST_CASE("net: under accept and cancel churn every connection is accepted and no accept fails (io_uring stale completions)",
@@ -110,7 +84,8 @@ TEST_CASE("net: under accept and cancel churn every connection is accepted and n
   constexpr int kConnections = 12000;
   int silent = 0, made = 0;
   for (; made < kConnections && silent < 3; ++made) {
-    if (!connectAndWaitForClose(port, 1000)) ++silent;
+    plasma_net_test::RawConn conn(port);  // plain POSIX sockets: the client side uses no ring
+    if (!conn.waitClosed(1000ms)) ++silent;
   }
   server.ioc.stop();
   io.join();
