@@ -1,6 +1,7 @@
 // plasma::Database: opening, binding the schema to the catalog, migrations,
 // transactions and the read pool.
 #include <algorithm>
+#include <array>
 #include <cassert>
 
 #include "engine/keys.hpp"
@@ -60,6 +61,17 @@ MDB_cursor* TxnState::cursor(MDB_dbi dbi) {
     c.generation = generation_;
   }
   return c.cursor;
+}
+
+const Tree* TxnState::tree(MDB_dbi dbi, const std::string& name) {
+  if (!txn.readOnly()) return nullptr;  // dirty pages are not in the map
+  if (dbi >= trees_.size()) trees_.resize(dbi + 1);
+  CachedTree& c = trees_[dbi];
+  if (c.generation != generation_) {
+    c.tree = findTree(txn.get(), db.main_dbi, name, db.tree_geometry);
+    c.generation = generation_;
+  }
+  return c.tree ? &*c.tree : nullptr;
 }
 
 void TxnState::beginSavepoint() {
@@ -197,7 +209,9 @@ void DatabaseImpl::openSystemDbis() {
   }
   clients = *txn.openDbi("_clients", 0, true);
   meta = *txn.openDbi("_meta", 0, true);
+  lmdb::check(mdb_dbi_open(txn.get(), nullptr, 0, &main_dbi), "opening the unnamed database");
   txn.commit();
+  tree_geometry = TreeGeometry::of(env.get());
 }
 
 void DatabaseImpl::loadCatalog() {
@@ -252,7 +266,8 @@ void DatabaseImpl::bind(const Catalog& catalog, lmdb::Txn& txn, bool create) {
       if (spec.columns[i].type == ColumnType::Id) layout->id_column = i;
     }
     bt->layout = std::move(layout);
-    bt->rows = *txn.openDbi(rowsDbiName(spec.name), 0, create);
+    bt->rows_name = rowsDbiName(spec.name);
+    bt->rows = *txn.openDbi(bt->rows_name, 0, create);
     for (const auto& is : ct->indexes) {
       BoundIndex bi;
       bi.spec = is;
@@ -520,6 +535,33 @@ std::optional<RowView> DatabaseImpl::get(TxnState& s, BoundTable& t, std::string
   __builtin_prefetch(static_cast<const char*>(v.mv_data) + 64);
   __builtin_prefetch(static_cast<const char*>(v.mv_data) + 128);
   return view(t, lmdb::toView(k), lmdb::toView(v));
+}
+
+void DatabaseImpl::getMany(TxnState& s, BoundTable& t, std::span<const std::string_view> ids,
+                           std::vector<std::optional<RowView>>& out) {
+  out.clear();
+  out.reserve(ids.size());
+  const Tree* tree = ids.size() > 1 ? s.tree(t.rows, t.rows_name) : nullptr;
+  if (tree == nullptr) {
+    for (const auto id : ids) out.push_back(get(s, t, id));
+    return;
+  }
+  std::array<TreeHit, 64> hits;
+  for (std::size_t i = 0; i < ids.size(); i += hits.size()) {
+    const std::size_t n = std::min(hits.size(), ids.size() - i);
+    lookupMany(*tree, ids.subspan(i, n), hits);
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::string_view id = ids[i + k];
+      const TreeHit& h = hits[k];
+      if (id.empty() || id.size() > Limits::kMaxKeyBytes || h.state == TreeHit::Absent) {
+        out.emplace_back();
+      } else if (h.state == TreeHit::Present) {
+        out.push_back(view(t, h.key, h.value));
+      } else {
+        out.push_back(get(s, t, id));  // LMDB's own answer (or error)
+      }
+    }
+  }
 }
 
 // ---- migrations ----------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "engine/catalog.hpp"
 #include "engine/lmdb.hpp"
 #include "engine/row_codec.hpp"
+#include "engine/tree_reader.hpp"
 #include "plasma/database.hpp"
 
 namespace plasma::detail {
@@ -65,6 +67,7 @@ struct BoundTable {
   const TableSpec* spec = nullptr;
   std::shared_ptr<RowLayout> layout;
   MDB_dbi rows = 0;
+  std::string rows_name;  // the rows' LMDB database name
   std::vector<BoundIndex> indexes;
   std::vector<ChildRef> children;
   std::vector<std::pair<std::uint32_t, BoundTable*>> parents;  // (column, referenced table)
@@ -147,6 +150,10 @@ class TxnState {
   // A cursor on `dbi` kept for the life of this state (renewed with the
   // read transaction), for point lookups that must return the stored key.
   MDB_cursor* cursor(MDB_dbi dbi);
+  // Read transactions: the B-tree of `dbi` (the database named `name`) for
+  // the batched tree reader, found once per snapshot; null when the reader
+  // cannot be used with it.
+  const Tree* tree(MDB_dbi dbi, const std::string& name);
   // Called after the read transaction was renewed.
   void renewed() noexcept { ++generation_; }
   // Write transactions: LMDB frees their cursors when the transaction ends.
@@ -159,6 +166,11 @@ class TxnState {
     std::uint64_t generation = 0;
   };
   std::vector<CachedCursor> cursors_;  // indexed by dbi
+  struct CachedTree {
+    std::uint64_t generation = ~std::uint64_t{0};
+    std::optional<Tree> tree;
+  };
+  std::vector<CachedTree> trees_;  // indexed by dbi
   std::vector<std::vector<CachedCursor>> saved_cursors_;  // per open savepoint: the parent's
   std::uint64_t generation_ = 0;
 };
@@ -191,6 +203,12 @@ class DatabaseImpl {
   // ---- row reads
   std::optional<RowView> get(TxnState& s, BoundTable& t, std::string_view id);
   RowView view(BoundTable& t, std::string_view id, std::string_view bytes) const;
+  // Many rows by id at once: out[i] is ids[i]'s row. In a read transaction
+  // the lookups descend the tree together (engine/tree_reader.hpp), which
+  // overlaps their cache misses; otherwise, and for anything the tree
+  // reader does not handle, one get() each.
+  void getMany(TxnState& s, BoundTable& t, std::span<const std::string_view> ids,
+               std::vector<std::optional<RowView>>& out);
 
   // ---- change log (changelog.cpp)
   // `existed`: whether the row existed just before this write (an update or
@@ -214,6 +232,8 @@ class DatabaseImpl {
   const OpenOptions options;
   lmdb::Env env;
   MDB_dbi changes = 0, clients = 0, meta = 0;
+  MDB_dbi main_dbi = 0;          // the unnamed database (holds the named ones' records)
+  TreeGeometry tree_geometry;    // for the tree reader; unusable: it is off
 
  private:
   void openSystemDbis();

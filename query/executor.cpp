@@ -110,6 +110,7 @@ class Runner {
     // path fall back to a scan, which does not deliver the order.
     ordered_ = plan.order_by_access && (from.table == nullptr || accessSeekable(*from.table, plan.access));
     cache_probes_ = !txn.writable();
+    batch_fetches_ = !txn.writable();
     if (!plan.joins.empty()) probes_.resize(plan.joins.size());
   }
 
@@ -228,6 +229,29 @@ class Runner {
     if (auto row = txn_.db.get(txn_, t, id)) candidate(t, *row);
   }
 
+  // Rows met through an index (or a list of ids) are fetched in batches in
+  // a read transaction: DatabaseImpl::getMany overlaps their lookups' cache
+  // misses. `id` must stay valid until the batch is flushed (index values
+  // point into the map, which a read transaction keeps). A batch is no
+  // larger than the number of rows the limit still takes if all of them
+  // pass, so `limit 50` fetches 50 rows, not a full batch; every walk
+  // flushes what is left when it ends.
+  void queueFetch(BoundTable& t, std::string_view id) {
+    if (!batch_fetches_) return fetch(t, id);
+    pending_.push_back(id);
+    const std::int64_t left = std::clamp<std::int64_t>(stream_end_ - emitted_, 1, kFetchBatch);
+    if (static_cast<std::int64_t>(pending_.size()) >= left) flushFetches(t);
+  }
+  void flushFetches(BoundTable& t) {
+    if (pending_.empty()) return;
+    txn_.db.getMany(txn_, t, pending_, fetched_);
+    pending_.clear();
+    for (const auto& row : fetched_) {
+      if (stop_) break;
+      if (row) candidate(t, *row);
+    }
+  }
+
   void pkLookup(BoundTable& t, const Access& a) {
     const Kind kind = t.spec->columns[t.layout->id_column].kind();
     if (a.keys.size() == 1) {  // the common point lookup: no copies
@@ -248,8 +272,9 @@ class Runner {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     for (const auto& id : ids) {
       if (stop_) return;
-      fetch(t, id);
+      queueFetch(t, id);
     }
+    flushFetches(t);
   }
 
   void pkRange(BoundTable& t, const Access& a) {
@@ -280,8 +305,9 @@ class Runner {
   void walkPrefix(BoundTable& t, const BoundIndex& index, const std::string& prefix) {
     lmdb::Cursor cur(txn_.txn, index.dbi);
     for (bool ok = cur.seekRange(prefix); ok && !stop_ && cur.key().starts_with(prefix); ok = cur.next()) {
-      fetch(t, cur.value());
+      queueFetch(t, cur.value());
     }
+    flushFetches(t);
   }
 
   bool encodeKeys(const BoundTable& t, const BoundIndex& index, const std::vector<Expr>& values, std::string* out,
@@ -329,7 +355,8 @@ class Runner {
     } else if (!ok) {
       ok = cur.last();
     }
-    for (; ok && !stop_ && cur.key() >= start; ok = cur.prev()) fetch(t, cur.value());
+    for (; ok && !stop_ && cur.key() >= start; ok = cur.prev()) queueFetch(t, cur.value());
+    flushFetches(t);
   }
 
   void indexRange(BoundTable& t, const Access& a) {
@@ -371,8 +398,9 @@ class Runner {
     lmdb::Cursor cur(txn_.txn, a.index->dbi);
     for (bool ok = start.empty() ? cur.first() : cur.seekRange(start); ok && !stop_ && (stop.empty() || cur.key() < stop);
          ok = cur.next()) {
-      fetch(t, cur.value());
+      queueFetch(t, cur.value());
     }
+    flushFetches(t);
   }
 
   // ---- joins ---------------------------------------------------------------------
@@ -451,8 +479,12 @@ class Runner {
           if (!p.valid || p.key != prefix) {
             p.valid = false;
             p.rows.clear();
-            for (const auto& id : matchingIds()) {
-              if (auto row = txn_.db.get(txn_, t, id)) p.rows.push_back(*row);
+            const std::vector<std::string> ids = matchingIds();
+            const std::vector<std::string_view> views(ids.begin(), ids.end());
+            std::vector<std::optional<RowView>> found;
+            txn_.db.getMany(txn_, t, views, found);
+            for (const auto& row : found) {
+              if (row) p.rows.push_back(*row);
             }
             p.key = std::move(prefix);
             p.valid = true;
@@ -555,10 +587,10 @@ class Runner {
     const std::int64_t end = plan_.limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_.offset + plan_.limit;
     if (plan_.limit == 0) return;
     if (plan_.order.empty() || ordered_) {
-      std::int64_t n = 0;
+      stream_end_ = end;
       run([&](Tuple& t) {
-        const std::int64_t i = n++;
-        if ((i >= plan_.offset && !out(*t.row(0))) || n >= end) stop_ = true;
+        const std::int64_t i = emitted_++;
+        if ((i >= plan_.offset && !out(*t.row(0))) || emitted_ >= end) stop_ = true;
       });
       return;
     }
@@ -590,10 +622,10 @@ class Runner {
     if (plan_.limit == 0) return;
     resolveProjection();
     if (plan_.order.empty() || ordered_) {
-      std::int64_t n = 0;
+      stream_end_ = end;
       std::vector<Value> values;
       run([&](Tuple& t) {
-        const std::int64_t i = n++;
+        const std::int64_t i = emitted_++;
         if (i >= plan_.offset) {
           fillProjection(t, values);
           if (!out(values)) {
@@ -601,7 +633,7 @@ class Runner {
             return;
           }
         }
-        if (n >= end) stop_ = true;
+        if (emitted_ >= end) stop_ = true;
       });
       return;
     }
@@ -842,6 +874,14 @@ class Runner {
   };
   bool cache_probes_ = false;
   std::vector<Probe> probes_;
+  // Batched fetches (queueFetch). stream_end_ - emitted_: the tuples a
+  // streaming limit still takes (unbounded otherwise).
+  static constexpr std::int64_t kFetchBatch = 64;
+  bool batch_fetches_ = false;
+  std::vector<std::string_view> pending_;
+  std::vector<std::optional<RowView>> fetched_;
+  std::int64_t stream_end_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t emitted_ = 0;
   // Projection items that are plain columns of a table source, read
   // straight from the stored row: the source index, else -1 (evaluated).
   struct ProjColumn {
