@@ -528,7 +528,7 @@ std::optional<RowView> DatabaseImpl::get(TxnState& s, BoundTable& t, std::string
   MDB_val v;
   const int rc = mdb_cursor_get(s.cursor(t.rows), &k, &v, MDB_SET_KEY);
   if (rc == MDB_NOTFOUND) return std::nullopt;
-  lmdb::check(rc, "reading table '" + t.spec->name + "'");
+  if (rc != MDB_SUCCESS) lmdb::throwError(rc, "reading table '" + t.spec->name + "'");  // no message built on success
   // A row spans two or three cache lines and reading a field walks them with
   // dependent loads (root offset -> table -> vtable -> field): start the
   // later lines' misses now, in parallel with the first.
