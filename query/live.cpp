@@ -842,6 +842,28 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
 // ---- the hub ----------------------------------------------------------------------------
 
+// A futex sleep and wake-up costs tens of microseconds on a shared virtual
+// machine, more than applying a commit to many live queries. So the
+// live-query thread, once idle, watches for work for kLoopSpin before it
+// sleeps (commits tend to come in bursts), and sync() watches for its answer
+// for kSyncSpin before it sleeps (measured in docs/live.md, "Threads and
+// back-pressure"). The cost is at most kLoopSpin of one core's time after
+// each burst of commits, and only on databases with live queries.
+constexpr std::chrono::microseconds kLoopSpin{50};
+constexpr std::chrono::microseconds kSyncSpin{200};
+
+template <class Ready>
+void spinFor(std::chrono::microseconds budget, Ready&& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  for (unsigned i = 0;; ++i) {
+    if (ready()) return;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) return;
+  }
+}
+
 class LiveHub : public LiveHubBase {
  public:
   explicit LiveHub(DatabaseImpl& db) : db_(db) {}
@@ -862,6 +884,7 @@ class LiveHub : public LiveHubBase {
       std::lock_guard lock(mu_);
       stopping_ = true;
       queue_.clear();
+      posted_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
@@ -877,6 +900,7 @@ class LiveHub : public LiveHubBase {
       unrouted_.push_back(state);
     }
     queue_.push_back(Item{nullptr, state, nullptr});
+    posted_.fetch_add(1, std::memory_order_release);
     cv_.notify_all();
   }
 
@@ -895,8 +919,12 @@ class LiveHub : public LiveHubBase {
     {
       std::lock_guard lock(mu_);
       queue_.push_back(Item{nullptr, nullptr, done});
+      posted_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
+    // The caller waits for this anyway: spin a little first, as the answer
+    // usually comes within microseconds (see kSyncSpin).
+    spinFor(kSyncSpin, [&] { return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
     future.wait();
   }
 
@@ -917,10 +945,12 @@ class LiveHub : public LiveHubBase {
     if (events >= kQueueMax || !e->snapshot || e->external) {
       overflow_ = true;  // coalesce: recompute everything from a fresh snapshot
       std::erase_if(queue_, [](const Item& i) { return i.event != nullptr; });
+      posted_.fetch_add(1, std::memory_order_release);
       cv_.notify_all();  // the recompute must not wait for the next commit
       return;
     }
     queue_.push_back(Item{e, nullptr, nullptr});
+    posted_.fetch_add(1, std::memory_order_release);
     cv_.notify_all();
   }
 
@@ -930,6 +960,13 @@ class LiveHub : public LiveHubBase {
       bool resync = false;
       {
         std::unique_lock lock(mu_);
+        if (!stopping_ && queue_.empty() && !overflow_) {
+          // Nothing to do: watch for work a little before sleeping (kLoopSpin).
+          const std::uint64_t seen = posted_.load(std::memory_order_acquire);
+          lock.unlock();
+          spinFor(kLoopSpin, [&] { return posted_.load(std::memory_order_acquire) != seen; });
+          lock.lock();
+        }
         cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || overflow_; });
         if (stopping_) return;
         if (overflow_) {
@@ -1012,6 +1049,9 @@ class LiveHub : public LiveHubBase {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
+  // Bumped (under mu_) whenever work is queued or the thread must wake,
+  // so the thread can watch for work without the lock.
+  std::atomic<std::uint64_t> posted_{0};
   std::vector<std::weak_ptr<LiveState>> states_;  // a live query lives as long as its handles
   std::vector<std::weak_ptr<LiveState>> unrouted_;
   std::unordered_map<const TableSpec*,
