@@ -903,6 +903,17 @@ void executeRows(const QueryPlan& plan, TxnState& txn, const std::vector<Value>&
                 "rows()/forEachRow() return whole rows of one table: use all()/forEach() for a query with a "
                 "projection, joins, grouping or a subquery");
   }
+  if (plan.point_lookup && params.size() >= plan.params) {
+    // One fetch; a key of another kind takes the runner (a scan that
+    // raises or filters as the general path does).
+    BoundTable& t = *plan.sources.front().table;
+    const Value& key = constant(plan.access.keys[0][0], params);
+    if (key.isNull()) return;  // = NULL matches nothing
+    if (seekableValue(key, t.spec->columns[t.layout->id_column].kind())) {
+      if (auto row = txn.db.get(txn, t, key.asText())) (void)rows(*row);
+      return;
+    }
+  }
   Runner(plan, txn, params).rows(rows);
 }
 

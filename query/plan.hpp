@@ -101,6 +101,11 @@ struct QueryPlan {
   std::int64_t limit = -1;
   std::int64_t offset = 0;
   bool plain = false;            // one table, whole rows: rows()/forEachRow() allowed
+  // A plain lookup of one id whose only condition is that id (`id = k` or
+  // `id IN (k)`, no auth.read, no offset): the row stored under the key
+  // meets it by construction, so executeRows fetches it without the
+  // general runner.
+  bool point_lookup = false;
   std::uint32_t params = 0;      // number of parameters
   std::string explain;
 };

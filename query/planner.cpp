@@ -611,6 +611,9 @@ std::shared_ptr<const QueryPlan> planQuery(DatabaseImpl& db, const QuerySpec& sp
     plan->joins.push_back(planJoin(*plan, i + 1, spec.joins[i].kind, spec.joins[i].on));
   }
   plan->plain = single && plan->sources.front().table != nullptr && spec.projection.empty() && !plan->aggregate;
+  plan->point_lookup = plan->plain && plan->access.kind == AccessKind::PkLookup && plan->access.keys.size() == 1 &&
+                       source_terms.size() == 1 && !plan->post_filter && !plan->sources.front().auth &&
+                       plan->offset == 0 && plan->limit != 0;
   plan->explain = explainPlan(*plan);
   return plan;
 }
