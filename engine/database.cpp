@@ -712,24 +712,55 @@ RowScanner::RowScanner(TxnState& state, BoundTable& t) {
   MDB_cursor* cur = nullptr;
   lmdb::check(mdb_cursor_open(state.txn.get(), t.rows, &cur), "opening a cursor on table '" + t.spec->name + "'");
   cursor_ = cur;
+  if (const Tree* tree = state.tree(t.rows, t.rows_name)) walker_ = std::make_unique<TreeCursor>(*tree);
 }
 
 RowScanner::~RowScanner() { mdb_cursor_close(static_cast<MDB_cursor*>(cursor_)); }
 
+// The next entry: from the leaf pages in place while that works, else from
+// the cursor (resuming after the last key the walker gave).
+bool RowScanner::step(std::string_view* key, std::string_view* value) {
+  if (walker_) {
+    switch (walker_->next(key, value)) {
+      case TreeCursor::Entry: last_key_ = *key; return true;
+      case TreeCursor::End: return false;
+      case TreeCursor::Unknown: break;
+    }
+    walker_.reset();
+    if (!last_key_.empty()) {
+      MDB_val k = lmdb::toVal(last_key_), v;
+      int rc = mdb_cursor_get(static_cast<MDB_cursor*>(cursor_), &k, &v, MDB_SET_RANGE);
+      if (rc == MDB_SUCCESS && lmdb::toView(k) == last_key_) {
+        rc = mdb_cursor_get(static_cast<MDB_cursor*>(cursor_), &k, &v, MDB_NEXT);
+      }
+      started_ = true;
+      if (rc == MDB_NOTFOUND) return false;
+      lmdb::check(rc, "scanning");
+      *key = lmdb::toView(k);
+      *value = lmdb::toView(v);
+      return true;
+    }
+  }
+  MDB_val k, v;
+  const int rc = mdb_cursor_get(static_cast<MDB_cursor*>(cursor_), &k, &v, started_ ? MDB_NEXT : MDB_FIRST);
+  started_ = true;
+  if (rc == MDB_NOTFOUND) return false;
+  lmdb::check(rc, "scanning");
+  *key = lmdb::toView(k);
+  *value = lmdb::toView(v);
+  return true;
+}
+
 void RowScanner::fill() {
-  auto* cur = static_cast<MDB_cursor*>(cursor_);
   while (!exhausted_ && count_ < lookahead_) {
-    MDB_val k, v;
-    const int rc = mdb_cursor_get(cur, &k, &v, started_ ? MDB_NEXT : MDB_FIRST);
-    started_ = true;
-    if (rc == MDB_NOTFOUND) {
+    std::string_view key, value;
+    if (!step(&key, &value)) {
       exhausted_ = true;
       break;
     }
-    lmdb::check(rc, "scanning");
-    __builtin_prefetch(v.mv_data);
-    __builtin_prefetch(static_cast<const char*>(v.mv_data) + 64);
-    ring_[(head_ + count_) % kLookahead] = Entry{lmdb::toView(k), lmdb::toView(v)};
+    __builtin_prefetch(value.data());
+    __builtin_prefetch(value.data() + 64);
+    ring_[(head_ + count_) % kLookahead] = Entry{key, value};
     ++count_;
   }
 }

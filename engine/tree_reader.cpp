@@ -248,6 +248,83 @@ std::optional<Tree> findTree(MDB_txn* txn, MDB_dbi main, std::string_view name, 
   return t;
 }
 
+bool TreeCursor::enter(std::uint64_t pgno, unsigned level) noexcept {
+  const Walker w{tree_};
+  for (; level < tree_.depth; ++level) {
+    const bool leaf = level + 1 == tree_.depth;
+    const std::uint8_t* p = w.page(pgno);
+    if (p == nullptr || ++pages_entered_ > tree_.geometry.map_pages) return false;
+    const int n = w.nodes(p, leaf ? kLeaf : kBranch);
+    if (n <= 0) return false;  // only an empty tree's root leaf has no nodes
+    stack_[level] = Level{p, 0, n};
+    if (leaf) {
+      // The rows of this leaf are read next: start their misses now.
+      for (int i = 0; i < n && i < 8; ++i) Walker::prefetchNode(p, i);
+      return true;
+    }
+    const std::uint8_t* first = w.node(p, 0);
+    if (first == nullptr) return false;
+    pgno = std::uint64_t{load<std::uint16_t>(first)} | (std::uint64_t{load<std::uint16_t>(first + 2)} << 16) |
+           (std::uint64_t{load<std::uint16_t>(first + 4)} << 32);
+  }
+  return false;
+}
+
+TreeCursor::Step TreeCursor::next(std::string_view* key, std::string_view* value) noexcept {
+  if (state_ != Entry) return state_;
+  const Walker w{tree_};
+  const unsigned leaf = tree_.depth - 1;
+  if (phase_ == Fresh) {
+    phase_ = Walking;
+    if (tree_.depth == 0) {
+      state_ = End;
+      return End;
+    }
+    if (tree_.depth > kMaxDepth || !enter(tree_.root, 0)) return fail();
+  }
+  if (stack_[leaf].index == stack_[leaf].count) {
+    // Climb to the nearest branch with a next child, then down its left edge.
+    unsigned level = leaf;
+    while (level > 0 && stack_[level - 1].index + 1 >= stack_[level - 1].count) --level;
+    if (level == 0) {
+      state_ = End;
+      return End;
+    }
+    Level& parent = stack_[level - 1];
+    const std::uint8_t* n = w.node(parent.page, ++parent.index);
+    if (n == nullptr) return fail();
+    const std::uint64_t pgno = std::uint64_t{load<std::uint16_t>(n)} | (std::uint64_t{load<std::uint16_t>(n + 2)} << 16) |
+                               (std::uint64_t{load<std::uint16_t>(n + 4)} << 32);
+    if (!enter(pgno, level)) return fail();
+  }
+  Level& l = stack_[leaf];
+  const std::uint8_t* n = w.node(l.page, l.index);
+  if (n == nullptr) return fail();
+  if (l.index + 8 < l.count) Walker::prefetchNode(l.page, l.index + 8);
+  ++l.index;
+  const unsigned ksize = load<std::uint16_t>(n + 6);
+  const std::uint16_t flags = load<std::uint16_t>(n + 4);
+  const std::size_t size = std::size_t{load<std::uint16_t>(n)} | (std::size_t{load<std::uint16_t>(n + 2)} << 16);
+  const std::uint8_t* data = n + kNodeHeader + ksize;
+  const std::size_t in_page = static_cast<std::size_t>(n - l.page) + kNodeHeader + ksize;
+  if (flags == kBigData) {
+    if (in_page + 8 > tree_.geometry.page_size) return fail();
+    const std::uint8_t* big = w.page(load<std::uint64_t>(data));
+    if (big == nullptr || (load<std::uint16_t>(big + 10) & kPageKinds) != kOverflow) return fail();
+    const std::uint64_t pages = load<std::uint32_t>(big + 12);
+    if (kPageHeader + size > pages * tree_.geometry.page_size ||
+        load<std::uint64_t>(data) + pages > tree_.geometry.map_pages) {
+      return fail();
+    }
+    data = big + kPageHeader;
+  } else if (flags != 0 || in_page + size > tree_.geometry.page_size) {
+    return fail();
+  }
+  *key = Walker::key(n);
+  *value = {reinterpret_cast<const char*>(data), size};
+  return Entry;
+}
+
 void lookupMany(const Tree& tree, std::span<const std::string_view> keys, std::span<TreeHit> out) {
   for (std::size_t i = 0; i < keys.size(); i += kChunk) {
     const std::size_t n = std::min(kChunk, keys.size() - i);

@@ -64,4 +64,37 @@ struct TreeHit {
 // values have their first cache lines prefetched.
 void lookupMany(const Tree& tree, std::span<const std::string_view> keys, std::span<TreeHit> out);
 
+// Visits a tree's entries in key order, reading leaf pages in place (no
+// call into LMDB per entry). The same checks as lookupMany: on anything
+// unexpected it answers Unknown (and keeps answering it), and the caller
+// goes on with an LMDB cursor after the last key it was given.
+class TreeCursor {
+ public:
+  explicit TreeCursor(const Tree& tree) noexcept : tree_(tree) {}
+  enum Step : std::uint8_t { Entry, End, Unknown };
+  // The next entry (the first on the first call) into *key / *value.
+  Step next(std::string_view* key, std::string_view* value) noexcept;
+
+ private:
+  static constexpr unsigned kMaxDepth = 32;
+  struct Level {
+    const std::uint8_t* page;
+    int index, count;
+  };
+  // Enters the subtree of page number `pgno` at `level`, down to its first leaf.
+  bool enter(std::uint64_t pgno, unsigned level) noexcept;
+  Step fail() noexcept {
+    state_ = Unknown;
+    return Unknown;
+  }
+
+  Tree tree_;
+  Level stack_[kMaxDepth];
+  // Pages entered so far: a real tree has fewer than the map, a damaged
+  // one whose branches point back into themselves would never end.
+  std::uint64_t pages_entered_ = 0;
+  enum : std::uint8_t { Fresh, Walking } phase_ = Fresh;
+  Step state_ = Entry;  // End or Unknown once reached
+};
+
 }  // namespace plasma::detail

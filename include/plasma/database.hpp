@@ -130,6 +130,8 @@ namespace detail {
 // Walks the rows of one table in id order; the engine behind ReadTx::scan.
 // REQUIRES: used only while its transaction is open.
 struct BoundTable;
+class TreeCursor;
+
 class RowScanner {
  public:
   RowScanner(TxnState& state, const Table& table);
@@ -143,6 +145,7 @@ class RowScanner {
 
  private:
   void fill();
+  bool step(std::string_view* key, std::string_view* value);
 
   // Rows run ahead of the caller by up to kLookahead entries, each
   // prefetched when it enters the ring, so the dependent loads that read a
@@ -152,6 +155,10 @@ class RowScanner {
     std::string_view key, value;
   };
   void* cursor_ = nullptr;  // MDB_cursor
+  // Read transactions: the leaf pages are read in place (tree_reader.hpp)
+  // until anything looks wrong; then the cursor goes on after last_key_.
+  std::unique_ptr<TreeCursor> walker_;
+  std::string_view last_key_;
   const RowLayout* layout_ = nullptr;
   bool verify_ = false;
   std::size_t lookahead_ = kLookahead;  // 1 in write transactions (see next())
