@@ -200,7 +200,7 @@ DatabaseImpl::~DatabaseImpl() {
 
 void DatabaseImpl::openSystemDbis() {
   lmdb::Txn txn = lmdb::Txn::beginWrite(env);
-  changes = *txn.openDbi("_changes", 0, true);
+  changes = *txn.openDbi(kChangesName, 0, true);
   // `_latest` (table/id -> newest version) was kept by earlier versions for
   // compaction; compaction no longer needs it and every row change paid a
   // random page write for it. Drop it where it still exists.
@@ -562,6 +562,43 @@ void DatabaseImpl::getMany(TxnState& s, BoundTable& t, std::span<const std::stri
       }
     }
   }
+}
+
+OrderedScan::OrderedScan(TxnState& s, MDB_dbi dbi, const std::string& name, std::string start)
+    : cursor_(s.txn, dbi), start_(std::move(start)) {
+  if (const Tree* tree = s.tree(dbi, name)) {
+    walk_.emplace(*tree);
+    if (!walk_->seek(start_)) walk_.reset();
+  }
+}
+
+bool OrderedScan::next() {
+  if (walk_) {
+    switch (walk_->next(&key_, &value_)) {
+      case TreeCursor::Entry: given_ = true; return true;
+      case TreeCursor::End: return false;
+      case TreeCursor::Unknown: break;
+    }
+    walk_.reset();  // go on with LMDB after the last key given
+  }
+  bool ok;
+  if (on_cursor_) {
+    ok = cursor_.next();
+  } else {
+    on_cursor_ = true;
+    if (!given_) {
+      ok = start_.empty() ? cursor_.first() : cursor_.seekRange(start_);
+    } else {
+      const std::string last(key_);
+      ok = cursor_.seekRange(last);
+      if (ok && cursor_.key() == last) ok = cursor_.next();
+    }
+  }
+  if (!ok) return false;
+  key_ = cursor_.key();
+  value_ = cursor_.value();
+  given_ = true;
+  return true;
 }
 
 // ---- migrations ----------------------------------------------------------------

@@ -175,6 +175,27 @@ class TxnState {
   std::uint64_t generation_ = 0;
 };
 
+// The entries of database `dbi` (named `name`) from the first key >=
+// `start`, in key order. In a read transaction the leaf pages are read in
+// place (TreeCursor); if the walk meets anything unexpected, or in a write
+// transaction, LMDB's cursor serves (after the last key already given).
+class OrderedScan {
+ public:
+  OrderedScan(TxnState& s, MDB_dbi dbi, const std::string& name, std::string start);
+  // Moves to the next entry (the first on the first call); false at the end.
+  bool next();
+  std::string_view key() const noexcept { return key_; }
+  std::string_view value() const noexcept { return value_; }
+
+ private:
+  std::optional<TreeCursor> walk_;
+  lmdb::Cursor cursor_;
+  std::string start_;
+  std::string_view key_, value_;
+  bool given_ = false;   // an entry was given
+  bool on_cursor_ = false;  // the cursor is positioned (on the last entry given)
+};
+
 class DatabaseImpl {
  public:
   DatabaseImpl(std::filesystem::path dir, Schema schema, OpenOptions options);
@@ -232,6 +253,7 @@ class DatabaseImpl {
   const OpenOptions options;
   lmdb::Env env;
   MDB_dbi changes = 0, clients = 0, meta = 0;
+  static constexpr const char* kChangesName = "_changes";
   MDB_dbi main_dbi = 0;          // the unnamed database (holds the named ones' records)
   TreeGeometry tree_geometry;    // for the tree reader; unusable: it is off
 

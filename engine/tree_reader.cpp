@@ -270,6 +270,54 @@ bool TreeCursor::enter(std::uint64_t pgno, unsigned level) noexcept {
   return false;
 }
 
+bool TreeCursor::seek(std::string_view key) noexcept {
+  if (state_ != Entry || phase_ != Fresh) return false;
+  phase_ = Walking;
+  if (tree_.depth == 0) {
+    state_ = End;
+    return true;
+  }
+  if (tree_.depth > kMaxDepth) return fail(), false;
+  const Walker w{tree_};
+  std::uint64_t pgno = tree_.root;
+  for (unsigned level = 0; level < tree_.depth; ++level) {
+    const bool leaf = level + 1 == tree_.depth;
+    const std::uint8_t* p = w.page(pgno);
+    if (p == nullptr || ++pages_entered_ > tree_.geometry.map_pages) return fail(), false;
+    const int n = w.nodes(p, leaf ? kLeaf : kBranch);
+    if (n <= 0) return fail(), false;
+    // Branch: the greatest node whose key <= key (node 0 stands for
+    // everything below node 1). Leaf: the first node whose key >= key.
+    int lo = leaf ? 0 : 1, hi = n - 1, ans = leaf ? n : 0;
+    while (lo <= hi) {
+      const int mid = (lo + hi) / 2;
+      const std::uint8_t* node = w.node(p, mid);
+      if (node == nullptr) return fail(), false;
+      const int c = Walker::key(node).compare(key);
+      if (leaf) {
+        if (c >= 0) {
+          ans = mid;
+          hi = mid - 1;
+        } else {
+          lo = mid + 1;
+        }
+      } else if (c <= 0) {
+        ans = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    stack_[level] = Level{p, ans, n};
+    if (leaf) break;
+    const std::uint8_t* node = w.node(p, ans);
+    if (node == nullptr) return fail(), false;
+    pgno = std::uint64_t{load<std::uint16_t>(node)} | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16) |
+           (std::uint64_t{load<std::uint16_t>(node + 4)} << 32);
+  }
+  return true;
+}
+
 TreeCursor::Step TreeCursor::next(std::string_view* key, std::string_view* value) noexcept {
   if (state_ != Entry) return state_;
   const Walker w{tree_};

@@ -74,6 +74,10 @@ class TreeCursor {
   enum Step : std::uint8_t { Entry, End, Unknown };
   // The next entry (the first on the first call) into *key / *value.
   Step next(std::string_view* key, std::string_view* value) noexcept;
+  // Positions the walk so that next() gives the first entry whose key is
+  // >= `key`. Call before the first next(); false (and Unknown from then
+  // on) when a page on the way is not as expected.
+  bool seek(std::string_view key) noexcept;
 
  private:
   static constexpr unsigned kMaxDepth = 32;

@@ -876,10 +876,10 @@ std::string encodePushResponseJson(const PushResponse& r) {
 // `"title":`) built once per call.
 class RawOut {
  public:
-  explicit RawOut(std::size_t initial) { buf_.resize(std::max<std::size_t>(initial, 256)); }
+  explicit RawOut(std::size_t initial) { grow(std::max<std::size_t>(initial, 256)); }
   // Room for n more bytes; returns where to write them.
   char* need(std::size_t n) {
-    if (len_ + n > buf_.size()) buf_.resize(std::max(buf_.size() * 2, len_ + n));
+    if (len_ + n > buf_.size()) [[unlikely]] grow(std::max(buf_.size() * 2, len_ + n));
     return buf_.data() + len_;
   }
   void advance(char* to) { len_ = static_cast<std::size_t>(to - buf_.data()); }
@@ -928,6 +928,11 @@ class RawOut {
   }
 
  private:
+  // To `size` bytes, keeping the first len_ and leaving the rest
+  // uninitialized (every byte past len_ is written before it is read).
+  void grow(std::size_t size) {
+    buf_.resize_and_overwrite(size, [&](char*, std::size_t n) { return n; });
+  }
   std::string buf_;
   std::size_t len_ = 0;
 };

@@ -36,6 +36,7 @@ namespace {
 
 using plasma::detail::DatabaseImpl;
 using plasma::detail::TxnState;
+using plasma::detail::OrderedScan;
 
 std::string clientKey(std::string_view group, std::string_view client) {
   std::string k;
@@ -605,8 +606,8 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   std::uint64_t end = cookie;
   bool over_budget = false;
   const bool verify = impl.options.verify_rows_on_read;
-  lmdb::Cursor cur(s.txn, impl.changes);
-  for (bool ok = cur.seekRange(keys::encodeU64(cookie + 1)); ok; ok = cur.next()) {
+  OrderedScan cur(s, impl.changes, DatabaseImpl::kChangesName, keys::encodeU64(cookie + 1));
+  while (cur.next()) {
     // Pages end at a push boundary (after its Confirm entries) or, for writes
     // made outside a mutation, between any two rows; a push bigger than twice
     // the page budget is split too rather than growing without bound.

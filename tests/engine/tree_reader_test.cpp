@@ -434,3 +434,58 @@ TEST_CASE("a scan that meets a page the tree reader declines goes on through LMD
   });
   CHECK(plain == expected);
 }
+
+TEST_CASE("an ordered scan from a start key gives LMDB's entries, also when the walk is cut short",
+          "[engine][treereader]") {
+  TempDir dir;
+  auto db = Database::open(dir / "db", batchSchema);
+  db.ensureSchema();
+  db.write([&](Tx& tx) {
+    for (int k = 0; k < 2000; ++k) {
+      (void)tx.insert(items).values({{items.id, "k" + std::to_string(100000 + k * 3)},
+                                     {items.grp, k % 5},
+                                     {items.owner, "o"},
+                                     {items.n, k}});
+    }
+  });
+  // Each start key and what LMDB's cursor gives from it (in a write transaction).
+  const std::vector<std::string> starts = {"", "a", "k100000", "k100001", "k103000", "k105997", "k105998", "z"};
+  std::map<std::string, std::vector<std::string>> expected;
+  db.write([&](Tx& tx) {
+    detail::TxnState& s = tx.state();
+    detail::BoundTable& t = s.db.table(items);
+    for (const auto& start : starts) {
+      detail::OrderedScan scan(s, t.rows, t.rows_name, start);  // a write transaction: the cursor alone
+      while (scan.next()) expected[start].emplace_back(scan.key());
+      lmdb::Cursor cur(s.txn, t.rows);
+      std::vector<std::string> direct;
+      for (bool ok = start.empty() ? cur.first() : cur.seekRange(start); ok; ok = cur.next()) direct.emplace_back(cur.key());
+      REQUIRE(expected[start] == direct);
+    }
+  });
+  CHECK(expected[""].size() == 2000);
+  CHECK(expected["k105998"].empty());
+  std::uint64_t highest = 0;
+  {
+    std::ifstream in(dir / "db" / "data.mdb", std::ios::binary | std::ios::ate);
+    highest = static_cast<std::uint64_t>(in.tellg()) / 4096;
+  }
+  for (const auto& start : starts) {
+    for (std::uint64_t cut = 2; cut <= highest + 1; cut += std::max<std::uint64_t>(1, highest / 25)) {
+      INFO("start '" << start << "', map cut at page " << cut);
+      std::vector<std::string> seen;
+      db.read([&](const ReadTx& tx) {
+        detail::TxnState& s = tx.state();
+        detail::BoundTable& t = s.db.table(items);
+        auto* tree = const_cast<detail::Tree*>(s.tree(t.rows, t.rows_name));
+        REQUIRE(tree != nullptr);
+        const std::uint64_t pages = tree->geometry.map_pages;
+        tree->geometry.map_pages = cut;
+        detail::OrderedScan scan(s, t.rows, t.rows_name, start);
+        while (scan.next()) seen.emplace_back(scan.key());
+        tree->geometry.map_pages = pages;
+      });
+      CHECK(seen == expected[start]);
+    }
+  }
+}
