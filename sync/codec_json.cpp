@@ -321,7 +321,7 @@ void appendValue(std::string& out, const Value& v) {
     case Kind::Real: appendDouble(out, v.asReal()); return;
     case Kind::Boolean: out += v.asBool() ? "true" : "false"; return;
     case Kind::Text: appendEscaped(out, v.asText()); return;
-    case Kind::Json: out += v.asJson(); return;  // see appendRow
+    case Kind::Json: out += v.asJson(); return;  // stored JSON was verified well-formed: spliced in as is
     case Kind::Blob: appendBase64(out, v.asBlob()); return;
     case Kind::File:
       out += "{\"hash\":";
@@ -334,62 +334,6 @@ void appendValue(std::string& out, const Value& v) {
       return;
   }
   out += "null";
-}
-
-// Every column of the row as RowView::toJson() gives it, read in place.
-// JSON (and CRDT) columns are written as their stored text: every stored
-// row passed the schema-driven verifier, which requires that text to be
-// well-formed JSON, so it is spliced in as is instead of parsed and
-// re-serialized.
-void appendRow(std::string& out, const RowView& row) {
-  const TableSpec& spec = row.table();
-  out.push_back('{');
-  for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {
-    const ColumnSpec& col = spec.columns[i];
-    if (i) out.push_back(',');
-    appendKey(out, col.name);
-    switch (col.kind()) {
-      case Kind::Text: {
-        const auto v = row.getText(i);
-        if (v) {
-          appendEscaped(out, *v);
-        } else {
-          out += "null";
-        }
-        break;
-      }
-      case Kind::Integer: {
-        const auto v = row.getInt(i);
-        if (v) {
-          appendInt(out, *v);
-        } else {
-          out += "null";
-        }
-        break;
-      }
-      case Kind::Boolean: {
-        const auto v = row.getBool(i);
-        out += v ? (*v ? "true" : "false") : "null";
-        break;
-      }
-      case Kind::Blob: {
-        const auto v = row.getBlob(i);
-        if (v) {
-          appendBase64(out, *v);
-        } else {
-          out += "null";
-        }
-        break;
-      }
-      case Kind::Json: {
-        const auto v = row.getText(i);
-        out.append(v ? *v : std::string_view("null"));
-        break;
-      }
-      default: appendValue(out, row.get(i)); break;
-    }
-  }
-  out.push_back('}');
 }
 
 void appendIdMap(std::string& out, const std::map<std::string, std::int64_t>& m) {
