@@ -32,7 +32,9 @@
 namespace plasma::detail {
 
 // The environment-wide facts the reader needs; usable() is false when this
-// LMDB is not a version whose page format the reader knows.
+// LMDB is not a version whose page format the reader knows. Taken once when
+// the database opens: the engine never resizes the map afterwards (a map
+// grown later would only make pages past the old size Unknown, never read).
 struct TreeGeometry {
   unsigned page_size = 0;
   std::uint64_t map_pages = 0;  // the memory map's size in pages: every valid page number is below
