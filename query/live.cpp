@@ -843,13 +843,12 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 // ---- the hub ----------------------------------------------------------------------------
 
 // A futex sleep and wake-up costs tens of microseconds on a shared virtual
-// machine, more than applying a commit to many live queries. So the
-// live-query thread, once idle, watches for work for kLoopSpin before it
-// sleeps (commits tend to come in bursts), and sync() watches for its answer
-// for kSyncSpin before it sleeps (measured in docs/live.md, "Threads and
-// back-pressure"). The cost is at most kLoopSpin of one core's time after
-// each burst of commits, and only on databases with live queries.
-constexpr std::chrono::microseconds kLoopSpin{50};
+// machine, more than applying a commit to many live queries. sync() waits
+// anyway, so it watches for its answer for kSyncSpin before it sleeps
+// (measured in docs/live.md, "Threads and back-pressure"). The live-query
+// thread itself does not spin: watching for the next commit measured
+// another ~20 us off each update, but it kept a core busy while commits
+// streamed and raised the client's mutate p99 (bench client_mutate_nosync).
 constexpr std::chrono::microseconds kSyncSpin{200};
 
 template <class Ready>
@@ -884,7 +883,6 @@ class LiveHub : public LiveHubBase {
       std::lock_guard lock(mu_);
       stopping_ = true;
       queue_.clear();
-      posted_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
@@ -900,7 +898,6 @@ class LiveHub : public LiveHubBase {
       unrouted_.push_back(state);
     }
     queue_.push_back(Item{nullptr, state, nullptr});
-    posted_.fetch_add(1, std::memory_order_release);
     cv_.notify_all();
   }
 
@@ -919,7 +916,6 @@ class LiveHub : public LiveHubBase {
     {
       std::lock_guard lock(mu_);
       queue_.push_back(Item{nullptr, nullptr, done});
-      posted_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     // The caller waits for this anyway: spin a little first, as the answer
@@ -945,12 +941,10 @@ class LiveHub : public LiveHubBase {
     if (events >= kQueueMax || !e->snapshot || e->external) {
       overflow_ = true;  // coalesce: recompute everything from a fresh snapshot
       std::erase_if(queue_, [](const Item& i) { return i.event != nullptr; });
-      posted_.fetch_add(1, std::memory_order_release);
       cv_.notify_all();  // the recompute must not wait for the next commit
       return;
     }
     queue_.push_back(Item{e, nullptr, nullptr});
-    posted_.fetch_add(1, std::memory_order_release);
     cv_.notify_all();
   }
 
@@ -960,13 +954,6 @@ class LiveHub : public LiveHubBase {
       bool resync = false;
       {
         std::unique_lock lock(mu_);
-        if (!stopping_ && queue_.empty() && !overflow_) {
-          // Nothing to do: watch for work a little before sleeping (kLoopSpin).
-          const std::uint64_t seen = posted_.load(std::memory_order_acquire);
-          lock.unlock();
-          spinFor(kLoopSpin, [&] { return posted_.load(std::memory_order_acquire) != seen; });
-          lock.lock();
-        }
         cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || overflow_; });
         if (stopping_) return;
         if (overflow_) {
@@ -1049,9 +1036,6 @@ class LiveHub : public LiveHubBase {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
-  // Bumped (under mu_) whenever work is queued or the thread must wake,
-  // so the thread can watch for work without the lock.
-  std::atomic<std::uint64_t> posted_{0};
   std::vector<std::weak_ptr<LiveState>> states_;  // a live query lives as long as its handles
   std::vector<std::weak_ptr<LiveState>> unrouted_;
   std::unordered_map<const TableSpec*,
