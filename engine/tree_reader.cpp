@@ -77,6 +77,34 @@ struct Walker {
   static std::string_view key(const std::uint8_t* n) noexcept {
     return {reinterpret_cast<const char*>(n + kNodeHeader), load<std::uint16_t>(n + 6)};
   }
+  // A branch node's child page number.
+  static std::uint64_t child(const std::uint8_t* n) noexcept {
+    return std::uint64_t{load<std::uint16_t>(n)} | (std::uint64_t{load<std::uint16_t>(n + 2)} << 16) |
+           (std::uint64_t{load<std::uint16_t>(n + 4)} << 32);
+  }
+  // Leaf node `n` of page `p`: its value, in the page or in its overflow
+  // pages, when it is a plain value lying inside the map; false otherwise
+  // (a sub-database, duplicates, or bounds that do not hold).
+  bool value(const std::uint8_t* p, const std::uint8_t* n, std::string_view* out) const noexcept {
+    const unsigned ksize = load<std::uint16_t>(n + 6);
+    const std::uint16_t flags = load<std::uint16_t>(n + 4);
+    const std::size_t size = std::size_t{load<std::uint16_t>(n)} | (std::size_t{load<std::uint16_t>(n + 2)} << 16);
+    const std::uint8_t* data = n + kNodeHeader + ksize;
+    const std::size_t in_page = static_cast<std::size_t>(n - p) + kNodeHeader + ksize;
+    if (flags == kBigData) {
+      if (in_page + 8 > t.geometry.page_size) return false;
+      const std::uint64_t pgno = load<std::uint64_t>(data);
+      const std::uint8_t* big = page(pgno);
+      if (big == nullptr || (load<std::uint16_t>(big + 10) & kPageKinds) != kOverflow) return false;
+      const std::uint64_t pages = load<std::uint32_t>(big + 12);
+      if (kPageHeader + size > pages * t.geometry.page_size || pgno + pages > t.geometry.map_pages) return false;
+      data = big + kPageHeader;
+    } else if (flags != 0 || in_page + size > t.geometry.page_size) {
+      return false;
+    }
+    *out = {reinterpret_cast<const char*>(data), size};
+    return true;
+  }
 };
 
 struct Probe {
@@ -153,9 +181,7 @@ void lookupChunk(const Tree& t, const std::string_view* keys, TreeHit* out, std:
         s.bad = true;
         continue;
       }
-      const std::uint64_t pgno = std::uint64_t{load<std::uint16_t>(n)} | (std::uint64_t{load<std::uint16_t>(n + 2)} << 16) |
-                                 (std::uint64_t{load<std::uint16_t>(n + 4)} << 32);
-      s.page = w.page(pgno);
+      s.page = w.page(Walker::child(n));
       if (s.page == nullptr) {
         s.bad = true;
         continue;
@@ -174,32 +200,13 @@ void lookupChunk(const Tree& t, const std::string_view* keys, TreeHit* out, std:
       h.state = TreeHit::Absent;
       continue;
     }
-    const std::uint8_t* n = s.hit;
-    const unsigned ksize = load<std::uint16_t>(n + 6);
-    const std::uint16_t flags = load<std::uint16_t>(n + 4);
-    const std::size_t size = std::size_t{load<std::uint16_t>(n)} | (std::size_t{load<std::uint16_t>(n + 2)} << 16);
-    const std::uint8_t* data = n + kNodeHeader + ksize;
-    const std::size_t in_page = static_cast<std::size_t>(n - s.page) + kNodeHeader + ksize;
-    if (flags == kBigData) {
-      if (in_page + 8 > t.geometry.page_size) continue;
-      const std::uint8_t* big = w.page(load<std::uint64_t>(data));
-      if (big == nullptr || (load<std::uint16_t>(big + 10) & kPageKinds) != kOverflow) continue;
-      const std::uint64_t pages = load<std::uint32_t>(big + 12);
-      if (kPageHeader + size > pages * t.geometry.page_size ||
-          load<std::uint64_t>(data) + pages > t.geometry.map_pages) {
-        continue;
-      }
-      data = big + kPageHeader;
-    } else if (flags != 0 || in_page + size > t.geometry.page_size) {
-      continue;  // a sub-database or duplicates: not a plain value
-    }
+    if (!w.value(s.page, s.hit, &h.value)) continue;  // Unknown
     h.state = TreeHit::Present;
-    h.key = Walker::key(n);
-    h.value = {reinterpret_cast<const char*>(data), size};
+    h.key = Walker::key(s.hit);
     // A row spans a few cache lines, read with dependent loads: start them all.
-    __builtin_prefetch(data);
-    __builtin_prefetch(data + 64);
-    __builtin_prefetch(data + 128);
+    __builtin_prefetch(h.value.data());
+    __builtin_prefetch(h.value.data() + 64);
+    __builtin_prefetch(h.value.data() + 128);
   }
 }
 
@@ -264,8 +271,7 @@ bool TreeCursor::enter(std::uint64_t pgno, unsigned level) noexcept {
     }
     const std::uint8_t* first = w.node(p, 0);
     if (first == nullptr) return false;
-    pgno = std::uint64_t{load<std::uint16_t>(first)} | (std::uint64_t{load<std::uint16_t>(first + 2)} << 16) |
-           (std::uint64_t{load<std::uint16_t>(first + 4)} << 32);
+    pgno = Walker::child(first);
   }
   return false;
 }
@@ -312,8 +318,7 @@ bool TreeCursor::seek(std::string_view key) noexcept {
     if (leaf) break;
     const std::uint8_t* node = w.node(p, ans);
     if (node == nullptr) return fail(), false;
-    pgno = std::uint64_t{load<std::uint16_t>(node)} | (std::uint64_t{load<std::uint16_t>(node + 2)} << 16) |
-           (std::uint64_t{load<std::uint16_t>(node + 4)} << 32);
+    pgno = Walker::child(node);
   }
   return true;
 }
@@ -341,35 +346,14 @@ TreeCursor::Step TreeCursor::next(std::string_view* key, std::string_view* value
     Level& parent = stack_[level - 1];
     const std::uint8_t* n = w.node(parent.page, ++parent.index);
     if (n == nullptr) return fail();
-    const std::uint64_t pgno = std::uint64_t{load<std::uint16_t>(n)} | (std::uint64_t{load<std::uint16_t>(n + 2)} << 16) |
-                               (std::uint64_t{load<std::uint16_t>(n + 4)} << 32);
-    if (!enter(pgno, level)) return fail();
+    if (!enter(Walker::child(n), level)) return fail();
   }
   Level& l = stack_[leaf];
   const std::uint8_t* n = w.node(l.page, l.index);
-  if (n == nullptr) return fail();
+  if (n == nullptr || !w.value(l.page, n, value)) return fail();
   if (l.index + 8 < l.count) Walker::prefetchNode(l.page, l.index + 8);
   ++l.index;
-  const unsigned ksize = load<std::uint16_t>(n + 6);
-  const std::uint16_t flags = load<std::uint16_t>(n + 4);
-  const std::size_t size = std::size_t{load<std::uint16_t>(n)} | (std::size_t{load<std::uint16_t>(n + 2)} << 16);
-  const std::uint8_t* data = n + kNodeHeader + ksize;
-  const std::size_t in_page = static_cast<std::size_t>(n - l.page) + kNodeHeader + ksize;
-  if (flags == kBigData) {
-    if (in_page + 8 > tree_.geometry.page_size) return fail();
-    const std::uint8_t* big = w.page(load<std::uint64_t>(data));
-    if (big == nullptr || (load<std::uint16_t>(big + 10) & kPageKinds) != kOverflow) return fail();
-    const std::uint64_t pages = load<std::uint32_t>(big + 12);
-    if (kPageHeader + size > pages * tree_.geometry.page_size ||
-        load<std::uint64_t>(data) + pages > tree_.geometry.map_pages) {
-      return fail();
-    }
-    data = big + kPageHeader;
-  } else if (flags != 0 || in_page + size > tree_.geometry.page_size) {
-    return fail();
-  }
   *key = Walker::key(n);
-  *value = {reinterpret_cast<const char*>(data), size};
   return Entry;
 }
 

@@ -226,18 +226,22 @@ TEST_CASE("tree reader: damaged pages give Unknown or a value inside the map, ne
   CHECK(std::count_if(hits.begin(), hits.end(), [](const auto& h) { return h.state == detail::TreeHit::Present; }) ==
         std::count_if(keys.begin(), keys.end(), [&](const auto& k) { return kv.count(k) != 0; }));
 
-  std::size_t unknown = 0, wrong_present = 0, outside = 0;
-  views.resize(5000);  // a sample is enough per round
-  hits.resize(views.size());
-  for (int round = 0; round < 200; ++round) {
+  // A fresh copy with 1 to 64 bits flipped, mostly in page headers and node
+  // offsets, where damage steers the walk.
+  auto damage = [&] {
     std::memcpy(map.get(), file.data(), file.size());
     const int flips = 1 + static_cast<int>(rng() % 64);
     for (int f = 0; f < flips; ++f) {
-      // Mostly in page headers and node offsets, where damage steers the walk.
       const std::size_t page = 2 + rng() % (pages - 2);
       const std::size_t off = rng() % 2 ? rng() % 96 : rng() % psize;
       map.get()[page * psize + off] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
     }
+  };
+  std::size_t unknown = 0, wrong_present = 0, outside = 0;
+  views.resize(5000);  // a sample is enough per round
+  hits.resize(views.size());
+  for (int round = 0; round < 200; ++round) {
+    damage();
     detail::lookupMany(tree, views, hits);
     for (std::size_t i = 0; i < hits.size(); ++i) {
       const auto& h = hits[i];
@@ -255,13 +259,7 @@ TEST_CASE("tree reader: damaged pages give Unknown or a value inside the map, ne
   // whatever it gives before lies inside the copy.
   std::size_t walk_unknown = 0, walk_outside = 0;
   for (int round = 0; round < 200; ++round) {
-    std::memcpy(map.get(), file.data(), file.size());
-    const int flips = 1 + static_cast<int>(rng() % 64);
-    for (int f = 0; f < flips; ++f) {
-      const std::size_t page = 2 + rng() % (pages - 2);
-      const std::size_t off = rng() % 2 ? rng() % 96 : rng() % psize;
-      map.get()[page * psize + off] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
-    }
+    damage();
     detail::TreeCursor walk(tree);
     std::string_view k, v;
     detail::TreeCursor::Step step;
@@ -301,6 +299,47 @@ struct Items : Table {
 const Owners owners;
 const Items items;
 const Schema batchSchema = defineSchema("treereader-v1", {owners, items});
+
+// A database of `count` items with ids prefix + (100000 + k * step); every
+// 50th item has a value in overflow pages when `big`.
+Database openItems(const TempDir& dir, int count, const std::string& prefix, int step, bool big) {
+  auto db = Database::open(dir / "db", batchSchema);
+  db.ensureSchema();
+  db.write([&](Tx& tx) {
+    for (int k = 0; k < count; ++k) {
+      (void)tx.insert(items).values({{items.id, prefix + std::to_string(100000 + k * step)},
+                                     {items.grp, k % 5},
+                                     {items.owner, "o"},
+                                     {items.n, k},
+                                     Assignment(AnyColumn(items.big),
+                                                big && k % 50 == 0 ? Value(std::string(5000, 'b')) : Value())});
+    }
+  });
+  return db;
+}
+
+// The database file's size in 4 KiB pages.
+std::uint64_t filePages(const TempDir& dir) {
+  std::ifstream in(dir / "db" / "data.mdb", std::ios::binary | std::ios::ate);
+  return static_cast<std::uint64_t>(in.tellg()) / 4096;
+}
+
+// Runs fn(state, items' bound table) in a read transaction whose cached
+// tree of `items` takes the map to end at page `cut`: the tree reader
+// declines every page from there on, wherever it falls in a walk.
+template <class F>
+void withMapCut(Database& db, std::uint64_t cut, F&& fn) {
+  db.read([&](const ReadTx& tx) {
+    detail::TxnState& s = tx.state();
+    detail::BoundTable& t = s.db.table(items);
+    auto* tree = const_cast<detail::Tree*>(s.tree(t.rows, t.rows_name));  // the cached tree of this snapshot
+    REQUIRE(tree != nullptr);
+    const std::uint64_t pages = tree->geometry.map_pages;
+    tree->geometry.map_pages = cut;
+    fn(s, t);
+    tree->geometry.map_pages = pages;
+  });
+}
 
 }  // namespace
 
@@ -375,17 +414,7 @@ TEST_CASE("queries fetch the same rows in batches (read) as one by one (write)",
 TEST_CASE("a scan that meets a page the tree reader declines goes on through LMDB, every row once, in order",
           "[engine][treereader]") {
   TempDir dir;
-  auto db = Database::open(dir / "db", batchSchema);
-  db.ensureSchema();
-  db.write([&](Tx& tx) {
-    for (int k = 0; k < 3000; ++k) {
-      (void)tx.insert(items).values({{items.id, "row" + std::to_string(100000 + k * 7)},
-                                     {items.grp, k % 5},
-                                     {items.owner, "o"},
-                                     {items.n, k},
-                                     Assignment(AnyColumn(items.big), k % 50 == 0 ? Value(std::string(5000, 'b')) : Value())});
-    }
-  });
+  auto db = openItems(dir, 3000, "row", 7, /*big=*/true);
   std::vector<std::string> expected;
   db.write([&](Tx& tx) {  // a write transaction: LMDB's cursor only
     tx.scan(items, [&](const RowView& row) {
@@ -394,33 +423,19 @@ TEST_CASE("a scan that meets a page the tree reader declines goes on through LMD
     });
   });
   REQUIRE(expected.size() == 3000);
-  std::uint64_t map_pages = 0;
   db.read([&](const ReadTx& tx) {
     detail::BoundTable& t = tx.state().db.table(items);
     const detail::Tree* tree = tx.state().tree(t.rows, t.rows_name);
     REQUIRE(tree != nullptr);
     REQUIRE(tree->depth >= 2);
-    map_pages = tree->geometry.map_pages;
   });
-  // Cut the map short at many places: the walk declines the first page
-  // past the cut, wherever it falls in the scan, and the cursor goes on.
-  std::uint64_t highest = 0;
-  {
-    std::ifstream in(dir / "db" / "data.mdb", std::ios::binary | std::ios::ate);
-    highest = static_cast<std::uint64_t>(in.tellg()) / 4096;
-  }
+  const std::uint64_t highest = filePages(dir);
   for (std::uint64_t cut = 2; cut <= highest + 1; cut += std::max<std::uint64_t>(1, highest / 40)) {
     INFO("map cut at page " << cut);
     std::vector<std::string> seen;
-    db.read([&](const ReadTx& tx) {
-      detail::TxnState& s = tx.state();
-      detail::BoundTable& t = s.db.table(items);
-      auto* tree = const_cast<detail::Tree*>(s.tree(t.rows, t.rows_name));  // the cached tree of this snapshot
-      REQUIRE(tree != nullptr);
-      tree->geometry.map_pages = cut;
+    withMapCut(db, cut, [&](detail::TxnState& s, detail::BoundTable& t) {
       detail::RowScanner scanner(s, t);
       while (scanner.next()) seen.emplace_back(scanner.row().id());
-      tree->geometry.map_pages = map_pages;
     });
     CHECK(seen == expected);
   }
@@ -438,16 +453,7 @@ TEST_CASE("a scan that meets a page the tree reader declines goes on through LMD
 TEST_CASE("an ordered scan from a start key gives LMDB's entries, also when the walk is cut short",
           "[engine][treereader]") {
   TempDir dir;
-  auto db = Database::open(dir / "db", batchSchema);
-  db.ensureSchema();
-  db.write([&](Tx& tx) {
-    for (int k = 0; k < 2000; ++k) {
-      (void)tx.insert(items).values({{items.id, "k" + std::to_string(100000 + k * 3)},
-                                     {items.grp, k % 5},
-                                     {items.owner, "o"},
-                                     {items.n, k}});
-    }
-  });
+  auto db = openItems(dir, 2000, "k", 3, /*big=*/false);
   // Each start key and what LMDB's cursor gives from it (in a write transaction).
   const std::vector<std::string> starts = {"", "a", "k100000", "k100001", "k103000", "k105997", "k105998", "z"};
   std::map<std::string, std::vector<std::string>> expected;
@@ -465,25 +471,14 @@ TEST_CASE("an ordered scan from a start key gives LMDB's entries, also when the 
   });
   CHECK(expected[""].size() == 2000);
   CHECK(expected["k105998"].empty());
-  std::uint64_t highest = 0;
-  {
-    std::ifstream in(dir / "db" / "data.mdb", std::ios::binary | std::ios::ate);
-    highest = static_cast<std::uint64_t>(in.tellg()) / 4096;
-  }
+  const std::uint64_t highest = filePages(dir);
   for (const auto& start : starts) {
     for (std::uint64_t cut = 2; cut <= highest + 1; cut += std::max<std::uint64_t>(1, highest / 25)) {
       INFO("start '" << start << "', map cut at page " << cut);
       std::vector<std::string> seen;
-      db.read([&](const ReadTx& tx) {
-        detail::TxnState& s = tx.state();
-        detail::BoundTable& t = s.db.table(items);
-        auto* tree = const_cast<detail::Tree*>(s.tree(t.rows, t.rows_name));
-        REQUIRE(tree != nullptr);
-        const std::uint64_t pages = tree->geometry.map_pages;
-        tree->geometry.map_pages = cut;
+      withMapCut(db, cut, [&](detail::TxnState& s, detail::BoundTable& t) {
         detail::OrderedScan scan(s, t.rows, t.rows_name, start);
         while (scan.next()) seen.emplace_back(scan.key());
-        tree->geometry.map_pages = pages;
       });
       CHECK(seen == expected[start]);
     }
