@@ -24,30 +24,11 @@
 #include <plasma/plasma.hpp>
 
 #include "bench_common.hpp"
+#include "bench_query_plasma.hpp"
 
 namespace plasma_bench {
 
-namespace {
-
-struct Customers : plasma::Table {
-  Customers() : Table("customers") {}
-  plasma::TextColumn id{this, plasma::id()};
-  plasma::TextColumn name{this, plasma::text("name")};
-  plasma::IntColumn region{this, plasma::integer("region")};
-};
-
-struct Orders : plasma::Table {
-  Orders() : Table("orders") {
-    index("orders_customer", {customerId});
-    index("orders_created", {createdAt});
-  }
-  plasma::TextColumn id{this, plasma::id()};
-  plasma::TextColumn customerId{this, plasma::text("customerId")};
-  plasma::IntColumn amount{this, plasma::integer("amount")};
-  plasma::IntColumn status{this, plasma::integer("status")};
-  plasma::IntColumn createdAt{this, plasma::integer("createdAt")};
-  plasma::TextColumn note{this, plasma::text("note")};
-};
+// ---- the tables and their loader (bench_query_plasma.hpp) ----------------------------
 
 const Customers& customers() {
   static const Customers table;
@@ -57,24 +38,12 @@ const Orders& orders() {
   static const Orders table;
   return table;
 }
-const plasma::Schema& schema() {
+const plasma::Schema& querySchema() {
   static const plasma::Schema s = plasma::defineSchema("bench-query-v1", {customers(), orders()});
   return s;
 }
 
-struct QuerySide {
-  std::optional<plasma::Database> db;
-  std::optional<plasma::PreparedQuery> point, range, scan, group_by, join;
-  // Positions in the shared parameter sequences, kept across runs.
-  std::size_t next_point = 0, next_range = 0, next_join = 0;
-};
-
-std::unique_ptr<QuerySide>& sideSlot() {
-  static std::unique_ptr<QuerySide> side;
-  return side;
-}
-
-void load(plasma::Database& db, const QueryDataset& data) {
+void loadQueryData(plasma::Database& db, const QueryDataset& data) {
   const Customers& c = customers();
   const Orders& o = orders();
   std::vector<plasma::RowInput> batch;
@@ -106,6 +75,21 @@ void load(plasma::Database& db, const QueryDataset& data) {
   }
 }
 
+namespace {
+
+struct QuerySide {
+  std::optional<plasma::Database> db;
+  std::optional<plasma::PreparedQuery> point, range, scan, group_by, join;
+  // Positions in the shared parameter sequences, kept across runs.
+  std::size_t next_point = 0, next_range = 0, next_join = 0;
+};
+
+std::unique_ptr<QuerySide>& sideSlot() {
+  static std::unique_ptr<QuerySide> side;
+  return side;
+}
+
+
 plasma::PreparedQuery prepareAndShow(const char* workload, const plasma::SelectBuilder& query) {
   plasma::PreparedQuery prepared = query.prepare();
   std::fprintf(stderr, "%s/plasma plan:\n%s", workload, prepared.explain().c_str());
@@ -118,9 +102,9 @@ QuerySide& side() {
   const QueryDataset& data = QueryDataset::get();
   plasma::OpenOptions options;
   options.durability = plasma::Durability::NoSync;  // loading only; the workloads only read
-  auto db = plasma::Database::open(workDir() / "plasma_query", schema(), options);
+  auto db = plasma::Database::open(workDir() / "plasma_query", querySchema(), options);
   db.ensureSchema();
-  load(db, data);
+  loadQueryData(db, data);
   flushWorkDir();
 
   auto side = std::make_unique<QuerySide>();

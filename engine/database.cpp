@@ -565,7 +565,7 @@ void DatabaseImpl::getMany(TxnState& s, BoundTable& t, std::span<const std::stri
 }
 
 OrderedScan::OrderedScan(TxnState& s, MDB_dbi dbi, const std::string& name, std::string start)
-    : cursor_(s.txn, dbi), start_(std::move(start)) {
+    : state_(s), dbi_(dbi), start_(std::move(start)) {
   if (const Tree* tree = s.tree(dbi, name)) {
     walk_.emplace(*tree);
     if (!walk_->seek(start_)) walk_.reset();
@@ -582,10 +582,10 @@ bool OrderedScan::next() {
     walk_.reset();  // go on with LMDB after the last key given
   }
   bool ok;
-  if (on_cursor_) {
+  if (cursor_.get() != nullptr) {
     ok = cursor_.next();
   } else {
-    on_cursor_ = true;
+    cursor_ = lmdb::Cursor(state_.txn, dbi_);  // opened only when the walk cannot serve
     if (!given_) {
       ok = start_.empty() ? cursor_.first() : cursor_.seekRange(start_);
     } else {
@@ -746,58 +746,21 @@ RowScanner::RowScanner(TxnState& state, BoundTable& t) {
   // write transaction reads exactly one row at a time (the cursor itself
   // stays valid across writes: LMDB adjusts it).
   lookahead_ = state.writable() ? 1 : kLookahead;
-  MDB_cursor* cur = nullptr;
-  lmdb::check(mdb_cursor_open(state.txn.get(), t.rows, &cur), "opening a cursor on table '" + t.spec->name + "'");
-  cursor_ = cur;
-  if (const Tree* tree = state.tree(t.rows, t.rows_name)) walker_ = std::make_unique<TreeCursor>(*tree);
+  scan_ = std::make_unique<OrderedScan>(state, t.rows, t.rows_name, std::string());
 }
 
-RowScanner::~RowScanner() { mdb_cursor_close(static_cast<MDB_cursor*>(cursor_)); }
-
-// The next entry: from the leaf pages in place while that works, else from
-// the cursor (resuming after the last key the walker gave).
-bool RowScanner::step(std::string_view* key, std::string_view* value) {
-  if (walker_) {
-    switch (walker_->next(key, value)) {
-      case TreeCursor::Entry: last_key_ = *key; return true;
-      case TreeCursor::End: return false;
-      case TreeCursor::Unknown: break;
-    }
-    walker_.reset();
-    if (!last_key_.empty()) {
-      MDB_val k = lmdb::toVal(last_key_), v;
-      int rc = mdb_cursor_get(static_cast<MDB_cursor*>(cursor_), &k, &v, MDB_SET_RANGE);
-      if (rc == MDB_SUCCESS && lmdb::toView(k) == last_key_) {
-        rc = mdb_cursor_get(static_cast<MDB_cursor*>(cursor_), &k, &v, MDB_NEXT);
-      }
-      started_ = true;
-      if (rc == MDB_NOTFOUND) return false;
-      lmdb::check(rc, "scanning");
-      *key = lmdb::toView(k);
-      *value = lmdb::toView(v);
-      return true;
-    }
-  }
-  MDB_val k, v;
-  const int rc = mdb_cursor_get(static_cast<MDB_cursor*>(cursor_), &k, &v, started_ ? MDB_NEXT : MDB_FIRST);
-  started_ = true;
-  if (rc == MDB_NOTFOUND) return false;
-  lmdb::check(rc, "scanning");
-  *key = lmdb::toView(k);
-  *value = lmdb::toView(v);
-  return true;
-}
+RowScanner::~RowScanner() = default;
 
 void RowScanner::fill() {
   while (!exhausted_ && count_ < lookahead_) {
-    std::string_view key, value;
-    if (!step(&key, &value)) {
+    if (!scan_->next()) {
       exhausted_ = true;
       break;
     }
+    const std::string_view value = scan_->value();
     __builtin_prefetch(value.data());
     __builtin_prefetch(value.data() + 64);
-    ring_[(head_ + count_) % kLookahead] = Entry{key, value};
+    ring_[(head_ + count_) % kLookahead] = Entry{scan_->key(), value};
     ++count_;
   }
 }

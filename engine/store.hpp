@@ -188,12 +188,13 @@ class OrderedScan {
   std::string_view value() const noexcept { return value_; }
 
  private:
+  TxnState& state_;
+  MDB_dbi dbi_;
   std::optional<TreeCursor> walk_;
-  lmdb::Cursor cursor_;
+  lmdb::Cursor cursor_;  // opened when the walk cannot serve; then positioned on the last entry given
   std::string start_;
   std::string_view key_, value_;
-  bool given_ = false;   // an entry was given
-  bool on_cursor_ = false;  // the cursor is positioned (on the last entry given)
+  bool given_ = false;  // an entry was given
 };
 
 class DatabaseImpl {

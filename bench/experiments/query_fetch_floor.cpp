@@ -8,9 +8,9 @@
 // N=<queries per round> (default 1500); prints min and median over 7 rounds.
 //
 // Built against a Release tree, e.g. from build-q/ (one line):
-//   c++ -O2 -std=c++23 -I../include -I.. -Igenerated -DBOOST_JSON_DYN_LINK -DBOOST_JSON_NO_LIB
+//   c++ -O2 -std=c++23 -I../include -I.. -I../bench -Igenerated -DBOOST_JSON_DYN_LINK -DBOOST_JSON_NO_LIB
 //     -DBOOST_CONTAINER_DYN_LINK -DBOOST_CONTAINER_NO_LIB ../bench/experiments/query_fetch_floor.cpp
-//     ../bench/bench_common.cpp -o query_fetch_floor libplasma_engine.a -lbenchmark -lboost_json
+//     ../bench/bench_common.cpp ../bench/bench_query_plasma.cpp -o query_fetch_floor libplasma_engine.a -lbenchmark -lboost_json
 //     -lboost_container -llmdb /usr/lib/x86_64-linux-gnu/libflatbuffers.a -lsodium -lxxhash
 //
 // Measured 2026-11-22 (2 shared cores, others compiling; min over 7 rounds, us per query):
@@ -28,42 +28,19 @@
 #include "engine/store.hpp"
 #include "engine/keys.hpp"
 #include "bench/bench_common.hpp"
+#include "bench/bench_query_plasma.hpp"
 using namespace plasma_bench;
-struct Customers : plasma::Table {
-  Customers() : Table("customers") {}
-  plasma::TextColumn id{this, plasma::id()};
-  plasma::TextColumn name{this, plasma::text("name")};
-  plasma::IntColumn region{this, plasma::integer("region")};
-};
-struct Orders : plasma::Table {
-  Orders() : Table("orders") { index("orders_customer", {customerId}); index("orders_created", {createdAt}); }
-  plasma::TextColumn id{this, plasma::id()};
-  plasma::TextColumn customerId{this, plasma::text("customerId")};
-  plasma::IntColumn amount{this, plasma::integer("amount")};
-  plasma::IntColumn status{this, plasma::integer("status")};
-  plasma::IntColumn createdAt{this, plasma::integer("createdAt")};
-  plasma::TextColumn note{this, plasma::text("note")};
-};
-const Customers C; const Orders O;
-const plasma::Schema S = plasma::defineSchema("bench-query-v1", {C, O});
+const Customers& C = customers();
+const Orders& O = orders();
 static double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 int main() {
   const QueryDataset& data = QueryDataset::get();
   plasma::OpenOptions opt; opt.durability = plasma::Durability::NoSync;
   std::filesystem::remove_all("/tmp/qscratch/db");
   std::filesystem::create_directories("/tmp/qscratch");
-  auto db = plasma::Database::open("/tmp/qscratch/db", S, opt);
+  auto db = plasma::Database::open("/tmp/qscratch/db", querySchema(), opt);
   db.ensureSchema();
-  { std::vector<plasma::RowInput> batch;
-    for (std::size_t k = 0; k < kQueryCustomers; ++k) batch.push_back({{C.id, std::string(data.customerId(k))}, {C.name, data.customerName(k)}, {C.region, data.customerRegion(k)}});
-    db.write([&](plasma::Tx& tx) { (void)tx.insert(C).values(batch); });
-    for (std::size_t start = 0; start < data.orders(); start += kLoadBatchRows) {
-      const std::size_t end = std::min(data.orders(), start + kLoadBatchRows);
-      batch.clear();
-      for (std::size_t i = start; i < end; ++i) { const OrderFields f = data.orderAt(i);
-        batch.push_back({{O.id, std::string(data.base().id(i))}, {O.customerId, std::string(data.customerId(f.customer))}, {O.amount, f.amount}, {O.status, f.status}, {O.createdAt, f.createdAt}, {O.note, data.noteFor(i)}}); }
-      db.write([&](plasma::Tx& tx) { (void)tx.insert(O).values(batch); });
-    } }
+  loadQueryData(db, data);
   using plasma::param;
   auto join = db.select({{"id", O.id}, {"amount", O.amount}, {"name", C.name}, {"region", C.region}}).from(O).innerJoin(C, eq(O.customerId, C.id)).where(eq(O.customerId, param(0))).prepare();
   auto nojoin = db.select({{"id", O.id}, {"amount", O.amount}}).from(O).where(eq(O.customerId, param(0))).prepare();

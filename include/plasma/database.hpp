@@ -130,7 +130,7 @@ namespace detail {
 // Walks the rows of one table in id order; the engine behind ReadTx::scan.
 // REQUIRES: used only while its transaction is open.
 struct BoundTable;
-class TreeCursor;
+class OrderedScan;
 
 class RowScanner {
  public:
@@ -145,7 +145,6 @@ class RowScanner {
 
  private:
   void fill();
-  bool step(std::string_view* key, std::string_view* value);
 
   // Rows run ahead of the caller by up to kLookahead entries, each
   // prefetched when it enters the ring, so the dependent loads that read a
@@ -154,15 +153,12 @@ class RowScanner {
   struct Entry {
     std::string_view key, value;
   };
-  void* cursor_ = nullptr;  // MDB_cursor
-  // Read transactions: the leaf pages are read in place (tree_reader.hpp)
-  // until anything looks wrong; then the cursor goes on after last_key_.
-  std::unique_ptr<TreeCursor> walker_;
-  std::string_view last_key_;
+  // The rows in key order: in a read transaction the leaf pages read in
+  // place, else (or after anything unexpected) LMDB's cursor.
+  std::unique_ptr<OrderedScan> scan_;
   const RowLayout* layout_ = nullptr;
   bool verify_ = false;
   std::size_t lookahead_ = kLookahead;  // 1 in write transactions (see next())
-  bool started_ = false;
   bool exhausted_ = false;
   std::size_t head_ = 0, count_ = 0;
   Entry ring_[kLookahead];
