@@ -460,16 +460,19 @@ class Runner {
         if (!key.isNull() && seekableValue(key, t.spec->columns[step.inner_column].kind())) {
           std::string prefix;
           keys::encodeKeyPart(key, prefix);
-          auto matchingIds = [&] {
-            std::vector<std::string> ids;
+          // The ids under the key: copies in a write transaction (the
+          // caller's callback may write between two rows), views into the
+          // map in a read transaction.
+          auto matchingIds = [&](auto& ids) {
             lmdb::Cursor cur(txn_.txn, step.index->dbi);
             for (bool ok = cur.seekRange(prefix); ok && cur.key().starts_with(prefix); ok = cur.next()) {
               ids.emplace_back(cur.value());
             }
-            return ids;
           };
           if (!cache_probes_) {
-            for (const auto& id : matchingIds()) {
+            std::vector<std::string> ids;
+            matchingIds(ids);
+            for (const auto& id : ids) {
               if (stop_) break;
               if (auto row = txn_.db.get(txn_, t, id)) tryRow(*row);
             }
@@ -479,10 +482,10 @@ class Runner {
           if (!p.valid || p.key != prefix) {
             p.valid = false;
             p.rows.clear();
-            const std::vector<std::string> ids = matchingIds();
-            const std::vector<std::string_view> views(ids.begin(), ids.end());
+            std::vector<std::string_view> ids;
+            matchingIds(ids);
             std::vector<std::optional<RowView>> found;
-            txn_.db.getMany(txn_, t, views, found);
+            txn_.db.getMany(txn_, t, ids, found);
             for (const auto& row : found) {
               if (row) p.rows.push_back(*row);
             }
