@@ -91,11 +91,9 @@ void registerAll() {
       addPush("plasma", [](benchmark::State& s, std::size_t n, bool d) {
         syncbench::syncPushPlasma(s, n, d, false);
       }, pushers, durable);
-      if (durable) {
-        addPush("plasma_full", [](benchmark::State& s, std::size_t n, bool d) {
-          syncbench::syncPushPlasma(s, n, d, true);
-        }, pushers, durable);
-      }
+      addPush("plasma_lmdb_sync", [](benchmark::State& s, std::size_t n, bool d) {
+        syncbench::syncPushPlasma(s, n, d, true);
+      }, pushers, durable);
       addPush("sqlite_triggers", [](benchmark::State& s, std::size_t n, bool d) {
         syncbench::syncPushSqlite(s, n, d, syncbench::WriterMode::Mutex);
       }, pushers, durable);

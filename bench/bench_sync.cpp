@@ -671,19 +671,22 @@ PlasmaPull& pullStore() {
 
 }  // namespace
 
-// durable: as the node runs `--durability full` (NoMetaSync commits, each
-// push answered once a later sync made it durable), or with lmdb_full
-// Durability::Full (two syncs in every commit); relaxed: as `--durability
-// nometasync` (answered right after the commit).
-void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable, bool lmdb_full) {
+// plasma: the write-ahead log, durable = Durability::Wal (the log synced
+// in every commit), relaxed = Durability::WalAsync (synced every 100 ms).
+// plasma_lmdb_sync: LMDB's own synced commits, durable = NoMetaSync with
+// each push answered once a later sync made it durable (`--durability
+// nometasync-acks`... see README.md), relaxed = NoMetaSync answered at once.
+void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable, bool lmdb_sync) {
   guarded(state, [&] {
     const std::string key =
-        std::string(durable ? (lmdb_full ? "durable_full" : "durable") : "relaxed") + std::to_string(pushers);
+        std::string(durable ? "durable" : "relaxed") + (lmdb_sync ? "_lmdb" : "") + std::to_string(pushers);
     auto& slot = side().push[key];
     if (!slot) {
-      auto endpoint = std::make_unique<PlasmaPushEndpoint>(
-          workDir() / ("sync_push_plasma_" + key),
-          durable && lmdb_full ? plasma::Durability::Full : plasma::Durability::NoMetaSync, durable);
+      const plasma::Durability d = lmdb_sync ? plasma::Durability::NoMetaSync
+                                   : durable ? plasma::Durability::Wal
+                                             : plasma::Durability::WalAsync;
+      auto endpoint = std::make_unique<PlasmaPushEndpoint>(workDir() / ("sync_push_plasma_" + key), d,
+                                                           durable && lmdb_sync);
       slot = makePushBench(std::move(endpoint), "plasma-" + key, pushers);
     }
     runPushWorkload(state, *slot);

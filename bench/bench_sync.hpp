@@ -149,7 +149,7 @@ void appendJsonString(std::string& out, std::string_view s);
 // plasma durable: NoMetaSync + durable acknowledgements (the node's
 // `--durability full`); with lmdb_full, Durability::Full (`plasma_full`).
 // plasma relaxed: NoMetaSync, answered right after the commit.
-void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable, bool lmdb_full);
+void syncPushPlasma(benchmark::State& state, std::size_t pushers, bool durable, bool lmdb_sync);
 // How the SQLite side's pushers share the database:
 enum class WriterMode {
   Mutex,             // sqlite_triggers: a connection per pusher; a process mutex held BEGIN IMMEDIATE..COMMIT

@@ -3,12 +3,19 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <system_error>
 
 #include "engine/keys.hpp"
 #include "engine/store.hpp"
 #include "plasma/database.hpp"
 #include "plasma/error.hpp"
 #include "query/eval.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace plasma {
 namespace detail {
@@ -23,6 +30,8 @@ unsigned envFlags(Durability d) {
     case Durability::Full: return 0;
     case Durability::NoMetaSync: return MDB_NOMETASYNC;
     case Durability::NoSync: return MDB_NOSYNC;
+    case Durability::Wal:
+    case Durability::WalAsync: return MDB_NOSYNC;  // the log makes commits durable
   }
   return 0;
 }
@@ -84,6 +93,7 @@ void TxnState::beginSavepoint() {
   mark.head_dirty = head_dirty;
   mark.changes_size = changes.size();
   mark.capture_undo_size = capture_undo.size();
+  mark.redo_size = redo.size();
   mark.context = context;
   lmdb::Txn child = lmdb::Txn::beginNested(db.env, txn);
   mark.parent = std::exchange(txn, std::move(child));
@@ -129,6 +139,7 @@ void TxnState::rollbackSavepoint() noexcept {
   log_pending.clear();
   head = mark.head;
   head_dirty = mark.head_dirty;
+  redo.truncate(mark.redo_size);
   failed.reset();
   context = std::move(mark.context);
   // Commit-observer capture: restore after-images the savepoint replaced,
@@ -173,14 +184,264 @@ void TxnState::checkUsable() const {
 
 DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
     : dir(std::move(d)), schema(std::move(s)), options(o) {
+  wal_mode_ = options.durability == Durability::Wal || options.durability == Durability::WalAsync;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw StorageError(ec.value(), "cannot create database directory " + dir.string() + ": " + ec.message());
+  // A log left by an earlier open in a log mode must be replayed whatever
+  // this open's mode is, and nobody else may write meanwhile.
+  const std::filesystem::path log_path = dir / wal::kFileName;
+  const bool has_log = std::filesystem::exists(log_path);
+  dir_lock = wal::DirLock::acquire(dir, wal_mode_ || has_log);
+  std::optional<wal::Contents> log;
+  if (has_log) {
+    log = wal::read(log_path);
+    restoreCheckpoint(*log);
+  }
   lmdb::EnvOptions eo;
   eo.map_size_bytes = options.map_size_bytes;
   eo.max_readers = options.max_readers;
-  eo.flags = envFlags(options.durability);
+  // Until a log exists, commits sync as in Full mode (an unsynced LMDB
+  // commit is only safe with a checkpoint to go back to).
+  eo.flags = log ? MDB_NOSYNC : envFlags(wal_mode_ ? Durability::Full : options.durability);
   env = lmdb::Env::open(dir, eo);
   openSystemDbis();
+  if (log) replayLog(*log);
   loadCatalog();
   known_txnid_ = lastTxnId();
+  if (wal_mode_) {
+    MDB_stat st;
+    lmdb::check(mdb_env_stat(env.get(), &st), "mdb_env_stat");
+    page_size_ = st.ms_psize;
+    data_fd_ = ::open((dir / "data.mdb").c_str(), O_RDONLY | O_CLOEXEC);
+    if (data_fd_ < 0) throw StorageError(errno, "cannot open " + (dir / "data.mdb").string() + ": " + std::strerror(errno));
+    checkpoint();  // also the first log of a directory opened in a log mode for the first time
+    lmdb::check(mdb_env_set_flags(env.get(), MDB_NOSYNC, 1), "turning LMDB's commit syncs off");
+    checkpointer_ = std::thread([this] { checkpointLoop(); });
+  } else if (log) {
+    // Back to a mode without a log: make the replayed state durable, drop
+    // the log, then sync commits as the mode says.
+    lmdb::check(mdb_env_sync(env.get(), 1), "syncing the replayed write-ahead log");
+    std::filesystem::remove(log_path);
+    const unsigned want = envFlags(options.durability);
+    lmdb::check(mdb_env_set_flags(env.get(), MDB_NOSYNC, (want & MDB_NOSYNC) != 0 ? 1 : 0), "mdb_env_set_flags");
+    lmdb::check(mdb_env_set_flags(env.get(), MDB_NOMETASYNC, (want & MDB_NOMETASYNC) != 0 ? 1 : 0), "mdb_env_set_flags");
+    dir_lock.share();
+  }
+}
+
+// ---- the write-ahead log ----------------------------------------------------------
+
+// Before LMDB opens the data file: when the file holds commits after the
+// log's checkpoint, they were never synced and may be partly on disk, so
+// the checkpoint's meta pages go back (its own pages were kept intact by
+// the snapshot the checkpoint pinned). The log's records then redo those
+// commits.
+void DatabaseImpl::restoreCheckpoint(const wal::Contents& log) {
+  const std::filesystem::path data = dir / "data.mdb";
+  const int fd = ::open(data.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    throw StorageError(errno, "the write-ahead log in " + dir.string() + " has no data file (data.mdb) to recover: " +
+                                  std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::string pages(log.metas.size(), '\0');
+  const ssize_t n = ::pread(fd, pages.data(), pages.size(), 0);
+  if (n != static_cast<ssize_t>(pages.size())) {
+    throw StorageError(n < 0 ? errno : 0, "cannot read the meta pages of " + data.string());
+  }
+  const std::uint64_t on_disk = std::max(wal::metaTxnid(std::string_view(pages).substr(0, log.page_size)),
+                                         wal::metaTxnid(std::string_view(pages).substr(log.page_size)));
+  if (on_disk == log.checkpoint_txnid && pages == log.metas) return;  // nothing after the checkpoint reached the file
+  if (on_disk != 0 && on_disk < log.checkpoint_txnid) {
+    throw StorageError(0, data.string() + " is older (transaction " + std::to_string(on_disk) +
+                              ") than its write-ahead log's checkpoint (transaction " +
+                              std::to_string(log.checkpoint_txnid) + "): the files do not belong together");
+  }
+  if (::pwrite(fd, log.metas.data(), log.metas.size(), 0) != static_cast<ssize_t>(log.metas.size()) ||
+      ::fdatasync(fd) != 0) {
+    throw StorageError(errno, "cannot restore the checkpoint's meta pages in " + data.string() + ": " +
+                                  std::strerror(errno));
+  }
+}
+
+void DatabaseImpl::replayLog(const wal::Contents& log) {
+  // A few thousand records per LMDB transaction: bounded transactions,
+  // few commits.
+  constexpr std::size_t kRecordsPerTxn = 256;
+  std::size_t i = 1;
+  while (i < log.records.size()) {
+    lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+    auto open = [&](const std::string& name, unsigned flags) {
+      return openNamed(txn, name, flags, /*create=*/true);
+    };
+    for (std::size_t end = std::min(log.records.size(), i + kRecordsPerTxn); i < end; ++i) {
+      if (log.records[i].seq <= log.checkpoint_txnid) continue;
+      wal::replay(txn.get(), log.records[i].payload, open);
+    }
+    txn.commit();
+  }
+}
+
+void DatabaseImpl::checkpoint() {
+  if (!wal_mode_) return;
+  std::lock_guard one(checkpoint_mu_);
+  // 1. Between two commits: the snapshot to make durable, its meta pages
+  //    (the newest commit's and the one before), and where the log stands.
+  lmdb::Txn snapshot;
+  std::string metas;
+  std::uint64_t mark = 0;
+  {
+    lmdb::Txn barrier = lmdb::Txn::beginWrite(env);
+    snapshot = lmdb::Txn::beginRead(env);
+    // LMDB writes meta pages with pwrite(): the file shows them at once.
+    metas.assign(2 * std::size_t{page_size_}, '\0');
+    if (::pread(data_fd_, metas.data(), metas.size(), 0) != static_cast<ssize_t>(metas.size())) {
+      throw StorageError(errno, "checkpoint: cannot read the meta pages of " + (dir / "data.mdb").string());
+    }
+    std::lock_guard lock(log_mu_);
+    mark = log_ ? log_.end() : 0;
+  }
+  const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(snapshot.get()));
+  if (wal::metaTxnid(std::string_view(metas).substr(0, page_size_)) != txnid &&
+      wal::metaTxnid(std::string_view(metas).substr(page_size_)) != txnid) {
+    throw StorageError(0, "checkpoint: the meta pages do not show transaction " + std::to_string(txnid));
+  }
+  // 2. Every page of that snapshot to disk (commits go on meanwhile).
+  lmdb::check(mdb_env_sync(env.get(), 1), "syncing the data file for a checkpoint");
+  // 3. Between two commits again: the new log, whose records are those
+  //    appended since step 1, replaces the old one.
+  {
+    lmdb::Txn barrier = lmdb::Txn::beginWrite(env);
+    std::lock_guard lock(log_mu_);
+    const std::string tail = log_ ? log_.readFrom(mark) : std::string();
+    log_ = wal::LogFile::create(dir, txnid, page_size_, metas, tail);
+    log_start_.store(log_.end() - tail.size(), std::memory_order_relaxed);
+    log_end_.store(log_.end(), std::memory_order_relaxed);
+  }
+  pinned_ = std::move(snapshot);  // and the previous checkpoint's pages may be reused
+  {
+    MDB_envinfo info{};
+    if (mdb_env_info(env.get(), &info) == MDB_SUCCESS) checkpoint_last_pgno_.store(info.me_last_pgno);
+  }
+  last_checkpoint_ = std::chrono::steady_clock::now();
+}
+
+std::optional<std::uint64_t> DatabaseImpl::appendToLog(std::uint64_t txnid, const wal::Redo& redo) {
+  if (!wal_mode_ || redo.empty()) return std::nullopt;
+  std::lock_guard lock(log_mu_);
+  const std::uint64_t before = log_.end();
+  try {
+    log_.appendTransaction(txnid, redo.bytes(), dbi_names_);
+    if (options.durability == Durability::Wal) {
+      log_.sync();
+    } else {
+      log_unsynced_.store(true, std::memory_order_relaxed);
+    }
+  } catch (const std::exception& e) {
+    // After a failed write or sync the log's state on disk is unknown: no
+    // further commit may follow this one.
+    poison(std::string("the write-ahead log failed: ") + e.what());
+    throw;
+  }
+  log_end_.store(log_.end(), std::memory_order_relaxed);
+  if (log_.end() - log_start_.load(std::memory_order_relaxed) >= options.wal_checkpoint_bytes) cp_cv_.notify_one();
+  return before;
+}
+
+void DatabaseImpl::unappend(std::uint64_t before) noexcept {
+  std::lock_guard lock(log_mu_);
+  try {
+    log_.truncate(before);
+    if (options.durability == Durability::Wal) log_.sync();
+    log_end_.store(before, std::memory_order_relaxed);
+  } catch (const std::exception& e) {
+    poison(std::string("a failed commit could not be taken out of the write-ahead log: ") + e.what());
+  }
+}
+
+void DatabaseImpl::syncCommitted() {
+  if (!wal_mode_) {
+    lmdb::check(mdb_env_sync(env.get(), 1), "syncing the environment");
+    return;
+  }
+  std::lock_guard lock(log_mu_);
+  log_unsynced_.store(false, std::memory_order_relaxed);
+  log_.sync();
+}
+
+void DatabaseImpl::checkpointLoop() {
+  using namespace std::chrono;
+  const auto interval = milliseconds(options.wal_checkpoint_interval_ms);
+  const bool async = options.durability == Durability::WalAsync;
+  // Short ticks: the data file's growth since the last checkpoint is
+  // watched as closely as the time.
+  milliseconds tick = interval.count() > 0 ? std::min(interval, milliseconds(20)) : milliseconds(20);
+  if (async) tick = std::min(tick, milliseconds(std::max<std::uint32_t>(1, options.wal_sync_interval_ms)));
+  auto last_sync = steady_clock::now();
+  std::unique_lock lock(cp_mu_);
+  while (!cp_stop_) {
+    cp_cv_.wait_for(lock, tick);
+    if (cp_stop_) break;
+    lock.unlock();
+    try {
+      const std::uint64_t pending =
+          log_end_.load(std::memory_order_relaxed) - log_start_.load(std::memory_order_relaxed);
+      const auto now = steady_clock::now();
+      if (pending > 0 && (pending >= options.wal_checkpoint_bytes || grownSinceCheckpoint() >= kCheckpointGrowth ||
+                          (interval.count() > 0 && now - last_checkpoint_ >= interval))) {
+        checkpoint();
+      } else if (async && log_unsynced_.load(std::memory_order_relaxed) &&
+                 now - last_sync >= milliseconds(options.wal_sync_interval_ms)) {
+        syncCommitted();
+        last_sync = now;
+      }
+    } catch (const std::exception& e) {
+      poison(std::string("a background checkpoint failed: ") + e.what());
+      lock.lock();
+      break;
+    }
+    lock.lock();
+  }
+}
+
+// Bytes of pages LMDB took from the end of the file since the last
+// checkpoint: the snapshot a checkpoint pins keeps the pages freed after it
+// from being reused, so commits take new ones until the next checkpoint.
+std::uint64_t DatabaseImpl::grownSinceCheckpoint() const {
+  MDB_envinfo info{};
+  if (mdb_env_info(env.get(), &info) != MDB_SUCCESS) return 0;
+  const std::uint64_t last = info.me_last_pgno;
+  const std::uint64_t at = checkpoint_last_pgno_.load(std::memory_order_relaxed);
+  return last > at ? (last - at) * page_size_ : 0;
+}
+
+void DatabaseImpl::stopCheckpoints() noexcept {
+  if (!checkpointer_.joinable()) return;
+  {
+    std::lock_guard lock(cp_mu_);
+    cp_stop_ = true;
+  }
+  cp_cv_.notify_all();
+  checkpointer_.join();
+}
+
+void DatabaseImpl::poison(std::string why) {
+  std::lock_guard lock(poison_mu_);
+  if (!poisoned_) poisoned_ = std::move(why);
+}
+
+MDB_dbi DatabaseImpl::openNamed(lmdb::Txn& txn, const std::string& name, unsigned flags, bool create) {
+  const std::optional<MDB_dbi> dbi = txn.openDbi(name, flags, create);
+  if (!dbi) {
+    throw StorageError(MDB_NOTFOUND, "database '" + name + "' is missing in " + dir.string());
+  }
+  if (*dbi >= dbi_names_.size()) dbi_names_.resize(*dbi + 1);
+  dbi_names_[*dbi] = wal::DbiName{name, flags};
+  return *dbi;
 }
 
 // The id of the newest transaction committed to the environment by anyone
@@ -196,19 +457,37 @@ DatabaseImpl::~DatabaseImpl() {
   live_hub.reset();
   delete fast_read_.exchange(nullptr);
   read_pool_.clear();  // every read transaction ends before the environment closes
+  if (wal_mode_) {
+    stopCheckpoints();
+    // A last checkpoint: the next open has nothing to replay.
+    bool failed = false;
+    {
+      std::lock_guard lock(poison_mu_);
+      failed = poisoned_.has_value();
+    }
+    if (!failed) {
+      try {
+        checkpoint();
+      } catch (...) {
+        // The log still holds every commit: the next open replays it.
+      }
+    }
+    pinned_.abort();
+  }
+  if (data_fd_ >= 0) ::close(data_fd_);
 }
 
 void DatabaseImpl::openSystemDbis() {
   lmdb::Txn txn = lmdb::Txn::beginWrite(env);
-  changes = *txn.openDbi(kChangesName, 0, true);
+  changes = openNamed(txn, kChangesName, 0, true);
   // `_latest` (table/id -> newest version) was kept by earlier versions for
   // compaction; compaction no longer needs it and every row change paid a
   // random page write for it. Drop it where it still exists.
   if (auto old = txn.openDbi("_latest", 0, false)) {
     lmdb::check(mdb_drop(txn.get(), *old, 1), "dropping _latest");
   }
-  clients = *txn.openDbi("_clients", 0, true);
-  meta = *txn.openDbi("_meta", 0, true);
+  clients = openNamed(txn, "_clients", 0, true);
+  meta = openNamed(txn, "_meta", 0, true);
   lmdb::check(mdb_dbi_open(txn.get(), nullptr, 0, &main_dbi), "opening the unnamed database");
   txn.commit();
   tree_geometry = TreeGeometry::of(env.get());
@@ -267,12 +546,12 @@ void DatabaseImpl::bind(const Catalog& catalog, lmdb::Txn& txn, bool create) {
     }
     bt->layout = std::move(layout);
     bt->rows_name = rowsDbiName(spec.name);
-    bt->rows = *txn.openDbi(bt->rows_name, 0, create);
+    bt->rows = openNamed(txn, bt->rows_name, 0, create);
     for (const auto& is : ct->indexes) {
       BoundIndex bi;
       bi.spec = is;
       for (const auto& c : is.columns) bi.columns.push_back(static_cast<std::uint32_t>(spec.findColumn(c)));
-      bi.dbi = *txn.openDbi(indexDbiName(spec.name, is.name), MDB_DUPSORT, create);
+      bi.dbi = openNamed(txn, indexDbiName(spec.name, is.name), MDB_DUPSORT, create);
       bt->indexes.push_back(std::move(bi));
     }
     by_spec[&spec] = bt.get();
@@ -325,6 +604,7 @@ std::unique_ptr<TxnState> DatabaseImpl::beginWrite(const WriteContext& context) 
     if (poisoned_) throw Error(ErrorCode::Poisoned, "database is read-only after a fatal storage error: " + *poisoned_);
   }
   auto state = std::make_unique<TxnState>(*this, lmdb::Txn::beginWrite(env), context);
+  if (wal_mode_) state->txn.setRedo(&state->redo);
   // Read under LMDB's writer lock: an observer registered before this point
   // (addObserver takes that lock) sees this transaction's changes.
   state->capture = observer_count_.load(std::memory_order_acquire) > 0;
@@ -339,15 +619,14 @@ void DatabaseImpl::commit(TxnState& s) {
   // Another process may have committed since our last look: this write
   // transaction took the id after the newest commit.
   const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(s.txn.get()));
+  const std::optional<std::uint64_t> log_before = appendToLog(txnid, s.redo);
   std::lock_guard order(commit_mu_);  // commits and their notifications stay in order
   const bool external = known_txnid_ + 1 < txnid;
   try {
     s.txn.commit();
   } catch (const StorageError& e) {
-    if (!e.isMapFull()) {
-      std::lock_guard lock(poison_mu_);
-      poisoned_ = e.what();
-    }
+    if (log_before) unappend(*log_before);
+    if (!e.isMapFull()) poison(e.what());
     throw;
   }
   // A commit that wrote no page does not use its id.
@@ -632,6 +911,8 @@ SchemaDiff DatabaseImpl::migrate(bool apply) {
   MigrationPlan plan = planMigration(catalog_, schema);
   if (!apply || (plan.diff.empty() && ready_)) return plan.diff;
   lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+  wal::Redo redo;
+  if (wal_mode_) txn.setRedo(&redo);
   auto old_tables = std::move(tables_);
   auto old_by_spec = std::move(by_spec_);
   try {
@@ -649,7 +930,7 @@ SchemaDiff DatabaseImpl::migrate(bool apply) {
 void DatabaseImpl::applyPlan(const MigrationPlan& plan, lmdb::Txn& txn) {
   for (const auto& d : plan.drop) {
     if (auto dbi = txn.openDbi(indexDbiName(d.table, d.index.name), MDB_DUPSORT, false)) {
-      lmdb::check(mdb_drop(txn.get(), *dbi, 1), "dropping index " + d.table + "." + d.index.name);
+      txn.drop(*dbi);
     }
   }
   bind(plan.next, txn, /*create=*/true);
@@ -661,7 +942,13 @@ void DatabaseImpl::applyPlan(const MigrationPlan& plan, lmdb::Txn& txn) {
   }
   txn.put(meta, kCatalogKey, encodeCatalog(plan.next));
   const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
-  txn.commit();
+  const std::optional<std::uint64_t> log_before = txn.redo() ? appendToLog(txnid, *txn.redo()) : std::nullopt;
+  try {
+    txn.commit();
+  } catch (const StorageError&) {
+    if (log_before) unappend(*log_before);
+    throw;
+  }
   std::lock_guard order(commit_mu_);  // ours, not another process's (checkExternalCommits)
   known_txnid_ = std::max(known_txnid_, txnid);
 }
@@ -786,7 +1073,8 @@ std::uint64_t ReadTx::count(const Table& table) const {
 
 const WriteContext& Tx::context() const noexcept { return state().context; }
 
-void Database::sync() { lmdb::check(mdb_env_sync(impl_->env.get(), 1), "syncing the environment"); }
+void Database::sync() { impl_->syncCommitted(); }
+void Database::checkpoint() { impl_->checkpoint(); }
 
 void Tx::setContext(WriteContext context) { state().context = std::move(context); }
 

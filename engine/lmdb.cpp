@@ -1,6 +1,8 @@
 // The one place LMDB return codes become exceptions.
 #include "engine/lmdb.hpp"
 
+#include "engine/wal.hpp"
+
 #include <cassert>
 #include <cerrno>
 #include <system_error>
@@ -136,7 +138,9 @@ Txn Txn::beginNested(const Env& env, const Txn& parent) {
   assert(parent.txn_ != nullptr && !parent.read_only_);
   MDB_txn* txn = nullptr;
   check(mdb_txn_begin(env.get(), parent.txn_, 0, &txn), "beginning a nested transaction");
-  return Txn(txn, false);
+  Txn child(txn, false);
+  child.redo_ = parent.redo_;
+  return child;
 }
 
 Txn& Txn::operator=(Txn&& o) noexcept {
@@ -144,6 +148,7 @@ Txn& Txn::operator=(Txn&& o) noexcept {
     abort();
     txn_ = std::exchange(o.txn_, nullptr);
     read_only_ = o.read_only_;
+    redo_ = std::exchange(o.redo_, nullptr);
   }
   return *this;
 }
@@ -195,6 +200,7 @@ bool Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigne
   const int rc = mdb_put(txn_, dbi, &k, &v, flags);
   if (rc == MDB_KEYEXIST) return false;
   checkTxn(txn_, rc, "writing");
+  if (redo_ != nullptr) redo_->put(dbi, key, value);
   return true;
 }
 
@@ -205,10 +211,19 @@ bool Txn::del(MDB_dbi dbi, std::string_view key, const std::string_view* value) 
   const int rc = mdb_del(txn_, dbi, &k, value != nullptr ? &v : nullptr);
   if (rc == MDB_NOTFOUND) return false;
   checkTxn(txn_, rc, "deleting");
+  if (redo_ != nullptr) redo_->del(dbi, key, value);
   return true;
 }
 
-void Txn::clear(MDB_dbi dbi) { checkTxn(txn_, mdb_drop(txn_, dbi, 0), "emptying a sub-database"); }
+void Txn::clear(MDB_dbi dbi) {
+  checkTxn(txn_, mdb_drop(txn_, dbi, 0), "emptying a sub-database");
+  if (redo_ != nullptr) redo_->clear(dbi);
+}
+
+void Txn::drop(MDB_dbi dbi) {
+  checkTxn(txn_, mdb_drop(txn_, dbi, 1), "deleting a sub-database");
+  if (redo_ != nullptr) redo_->drop(dbi);
+}
 
 std::uint64_t Txn::entries(MDB_dbi dbi) const {
   MDB_stat st;

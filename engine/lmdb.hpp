@@ -28,6 +28,10 @@
 
 #include "plasma/error.hpp"
 
+namespace plasma::detail::wal {
+class Redo;
+}
+
 namespace plasma::lmdb {
 
 // Throws StorageError describing `rc` in the context of `what`.
@@ -87,7 +91,8 @@ class Txn {
   // only it may be used; committing merges its writes into the parent,
   // aborting drops them. (Not available with MDB_WRITEMAP.)
   static Txn beginNested(const Env& env, const Txn& parent);
-  Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)), read_only_(o.read_only_) {}
+  Txn(Txn&& o) noexcept
+      : txn_(std::exchange(o.txn_, nullptr)), read_only_(o.read_only_), redo_(std::exchange(o.redo_, nullptr)) {}
   Txn& operator=(Txn&& o) noexcept;
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
@@ -118,12 +123,21 @@ class Txn {
   bool del(MDB_dbi dbi, std::string_view key, const std::string_view* value = nullptr);
   // Empties a sub-database (keeps it open).
   void clear(MDB_dbi dbi);
+  // Deletes a sub-database and closes its handle.
+  void drop(MDB_dbi dbi);
   std::uint64_t entries(MDB_dbi dbi) const;
+
+  // Write transactions of a database with a write-ahead log: every put,
+  // del and clear that succeeds is also recorded in `redo` (a nested
+  // transaction records into its parent's).
+  void setRedo(detail::wal::Redo* redo) noexcept { redo_ = redo; }
+  detail::wal::Redo* redo() const noexcept { return redo_; }
 
  private:
   explicit Txn(MDB_txn* txn, bool read_only) noexcept : txn_(txn), read_only_(read_only) {}
   MDB_txn* txn_ = nullptr;
   bool read_only_ = false;
+  detail::wal::Redo* redo_ = nullptr;
 };
 
 class Cursor {

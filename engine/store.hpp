@@ -4,8 +4,11 @@
 
 #include <any>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +22,7 @@
 #include "engine/lmdb.hpp"
 #include "engine/row_codec.hpp"
 #include "engine/tree_reader.hpp"
+#include "engine/wal.hpp"
 #include "plasma/database.hpp"
 
 namespace plasma::detail {
@@ -97,6 +101,8 @@ class TxnState {
   DatabaseImpl& db;
   lmdb::Txn txn;
   WriteContext context;
+  // Write transactions with a write-ahead log: what they wrote, for the log.
+  wal::Redo redo;
   // Write transactions only:
   RowEncoder encoder;
   flatbuffers::FlatBufferBuilder entry_builder{512};
@@ -136,6 +142,7 @@ class TxnState {
     bool head_dirty = false;
     std::size_t changes_size = 0;
     std::size_t capture_undo_size = 0;
+    std::size_t redo_size = 0;
     WriteContext context;
   };
   std::vector<SavepointMark> savepoints;
@@ -252,6 +259,7 @@ class DatabaseImpl {
   const std::filesystem::path dir;
   const Schema schema;
   const OpenOptions options;
+  wal::DirLock dir_lock;  // released after the environment closes
   lmdb::Env env;
   MDB_dbi changes = 0, clients = 0, meta = 0;
   static constexpr const char* kChangesName = "_changes";
@@ -276,6 +284,51 @@ class DatabaseImpl {
   std::atomic<TxnState*> fast_read_{nullptr};
   std::mutex poison_mu_;
   std::optional<std::string> poisoned_;
+  void poison(std::string why);
+
+  // ---- the write-ahead log (Durability::Wal / WalAsync; engine/wal.hpp)
+ public:
+  bool logged() const noexcept { return wal_mode_; }
+  // Syncs LMDB's pages and starts a new log whose checkpoint is the newest
+  // commit. Not from inside a write transaction (it waits for the writer
+  // lock).
+  void checkpoint();
+  // Makes every commit so far durable (the log's sync; LMDB's otherwise).
+  void syncCommitted();
+
+ private:
+  MDB_dbi openNamed(lmdb::Txn& txn, const std::string& name, unsigned flags, bool create);
+  void restoreCheckpoint(const wal::Contents& log);
+  // Appends a commit's writes to the log (synced in Wal mode) before LMDB
+  // commits it; returns where the log ended before, or nothing when there
+  // is no log or nothing to append. unappend() takes it back out when
+  // LMDB's commit then fails.
+  std::optional<std::uint64_t> appendToLog(std::uint64_t txnid, const wal::Redo& redo);
+  void unappend(std::uint64_t before) noexcept;
+  void replayLog(const wal::Contents& log);
+  void checkpointLoop();
+  std::uint64_t grownSinceCheckpoint() const;
+  // A checkpoint also runs once the data file grew this much since the last
+  // one (pages freed meanwhile are not reused until then).
+  static constexpr std::uint64_t kCheckpointGrowth = std::uint64_t{32} << 20;
+  std::atomic<std::uint64_t> checkpoint_last_pgno_{0};
+  void stopCheckpoints() noexcept;
+  bool wal_mode_ = false;
+  std::vector<wal::DbiName> dbi_names_;  // by handle; written under LMDB's writer lock
+  std::mutex log_mu_;                    // log_'s file: appends, syncs, the swap at a checkpoint
+  wal::LogFile log_;
+  std::atomic<std::uint64_t> log_end_{0};         // log_.end(), for the checkpoint thread
+  std::atomic<std::uint64_t> log_start_{0};       // where the records after the checkpoint begin
+  std::atomic<bool> log_unsynced_{false};          // WalAsync: appended since the last sync
+  std::mutex checkpoint_mu_;                       // one checkpoint at a time
+  lmdb::Txn pinned_;                               // the last checkpoint's snapshot (its pages stay)
+  std::uint32_t page_size_ = 0;
+  int data_fd_ = -1;  // data.mdb, to read the meta pages at a checkpoint
+  std::thread checkpointer_;
+  std::mutex cp_mu_;
+  std::condition_variable cp_cv_;
+  bool cp_stop_ = false;
+  std::chrono::steady_clock::time_point last_checkpoint_{};
 
  public:
   // ---- commit observers (commit.hpp)

@@ -53,6 +53,17 @@ enum class Durability {
   // since the OS last flushed, and with some file systems corrupt the
   // database. For tests and rebuildable caches only.
   NoSync,
+  // Write-ahead log (engine/wal.hpp): a commit appends its writes to
+  // `plasma.wal` and syncs that one sequential append; LMDB's pages are
+  // synced at checkpoints. Nothing acknowledged is lost, and the database
+  // is never left damaged. Only one process may open the directory.
+  Wal,
+  // As Wal, but the log is synced in the background every
+  // wal_sync_interval_ms. A process crash loses nothing; a system crash
+  // loses at most the commits of the last interval; the database is never
+  // left damaged. (SQLite's WAL with synchronous=NORMAL makes the same
+  // promise.)
+  WalAsync,
 };
 
 struct OpenOptions {
@@ -70,6 +81,15 @@ struct OpenOptions {
   // never serves pulls — the client engine's local store — turns it off:
   // writes then append nothing and the log does not grow.
   bool change_log = true;
+  // Durability::Wal / WalAsync: a checkpoint (one sync of LMDB's pages,
+  // then a new log) runs in the background once the log holds this many
+  // bytes, or this long after the first commit since the last checkpoint.
+  // Until a checkpoint, pages freed since the previous one are not reused,
+  // so the data file can grow by what the interval writes. Recovery after a
+  // crash replays at most that much log.
+  std::uint64_t wal_checkpoint_bytes = std::uint64_t{64} << 20;
+  std::uint32_t wal_checkpoint_interval_ms = 1000;  // 0: only by size or Database::checkpoint()
+  std::uint32_t wal_sync_interval_ms = 100;         // WalAsync: the most a system crash can lose
 };
 
 // Who a write is for: recorded in every change-log entry it appends.
@@ -331,6 +351,11 @@ class Database {
   // the data sync of the next commit) has completed: the sync node uses
   // that to acknowledge pushes durably with one sync per group commit.
   void sync();
+
+  // Durability::Wal / WalAsync: syncs LMDB's pages and starts a new log now
+  // (checkpoints also run by themselves; see OpenOptions). A no-op in the
+  // other modes.
+  void checkpoint();
 
   // Convenience: one row copied out of its own read transaction.
   std::optional<OwnedRow> get(const Table& table, std::string_view id) const;
