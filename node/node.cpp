@@ -134,8 +134,12 @@ std::string usage(std::string_view program) {
   u += "  --log-level LEVEL         debug | info | warn | error | off (default info); logs go to stderr\n";
   u += "  --auth-token TOKEN        require `Authorization: TOKEN` on every sync request (else 401);\n";
   u += "                            without it every request is accepted (demo mode)\n";
-  u += "  --durability MODE         full (default: every commit synced) | nometasync (a system crash may\n";
-  u += "                            roll back the last commits; never corrupts) | nosync (tests only)\n";
+  u += "  --durability MODE         wal (default: every commit's writes appended to a synced log; LMDB\n";
+  u += "                            synced at checkpoints) | full (LMDB's own synced commits) |\n";
+  u += "                            wal-async (log synced every 100 ms: a system crash may lose the last\n";
+  u += "                            0.1 s of commits) | nometasync (a system crash may roll back the last\n";
+  u += "                            commits) | nosync (tests only). None of them ever corrupts the store\n";
+  u += "                            except nosync\n";
   u += "  --base-path PATH          where the sync routes live (default /sync)\n";
   u += "  --threads N               I/O threads (default: one per core)\n";
   u += "  --max-payload-bytes N     largest request body (default 1048576; over it: 413)\n";
@@ -201,14 +205,18 @@ NodeOptions parseArgs(int argc, const char* const* argv, bool* help) {
       o.auth_token = std::string(v);
     } else if (arg == "--durability") {
       const auto v = next();
-      if (v == "full") {
+      if (v == "wal") {
+        o.durability = Durability::Wal;
+      } else if (v == "wal-async") {
+        o.durability = Durability::WalAsync;
+      } else if (v == "full") {
         o.durability = Durability::Full;
       } else if (v == "nometasync") {
         o.durability = Durability::NoMetaSync;
       } else if (v == "nosync") {
         o.durability = Durability::NoSync;
       } else {
-        throw UsageError("--durability: expected full, nometasync or nosync, got '" + std::string(v) + "'");
+        throw UsageError("--durability: expected wal, wal-async, full, nometasync or nosync, got '" + std::string(v) + "'");
       }
     } else if (arg == "--base-path") {
       const auto v = next();
@@ -478,10 +486,11 @@ void Node::start() {
   if (ec) throw std::runtime_error("cannot create the data directory " + o.data_dir.string() + ": " + ec.message());
 
   OpenOptions open;
-  // Full durability for pushes comes from the sync writer, not from LMDB's
-  // two syncs per commit: the database runs NoMetaSync and a push is
+  // `full`: durability for pushes comes from the sync writer, not from
+  // LMDB's two syncs per commit: the database runs NoMetaSync and a push is
   // answered once a later sync has made its commit durable (one sync per
-  // group commit under load; docs/node.md, "Push: group commit").
+  // group commit under load; docs/node.md, "Push: group commit"). `wal`:
+  // the commit itself is durable (one sync of the log's append).
   open.durability = o.durability == Durability::Full ? Durability::NoMetaSync : o.durability;
   open.map_size_bytes = o.map_size_bytes;
   m.db.emplace(Database::open(o.data_dir, *m.app.schema, open));

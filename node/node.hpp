@@ -37,7 +37,7 @@ struct NodeOptions {
   std::filesystem::path data_dir = "./data/node";
   LogLevel log_level = LogLevel::Info;
   std::optional<std::string> auth_token;  // when set, every sync request must carry `Authorization: <token>`
-  Durability durability = Durability::Full;
+  Durability durability = Durability::Wal;
   std::string base_path = "/sync";
   unsigned threads = 0;  // I/O threads; 0: one per core
   std::size_t max_payload_bytes = 1u << 20;

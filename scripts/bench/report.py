@@ -92,8 +92,12 @@ def durability_of(workload, impl):
         return "NoSync (in-memory propagation cost)"
     if workload.startswith("push100_"):
         if workload.endswith("_durable"):
-            return "Full (LMDB Durability::Full)" if impl == "plasma_full" else "durable (plasma NoMetaSync + durable acks; SQLite WAL FULL)"
-        return "relaxed (plasma NoMetaSync; SQLite WAL NORMAL)"
+            if impl == "plasma_lmdb_sync":
+                return "durable (LMDB NoMetaSync + durable acks)"
+            return "durable (plasma Wal: log synced per commit; SQLite WAL FULL)"
+        if impl == "plasma_lmdb_sync":
+            return "relaxed (LMDB NoMetaSync)"
+        return "relaxed (plasma WalAsync: log synced every 100 ms; SQLite WAL NORMAL)"
     if workload.startswith("pull1000"):
         return "read-only (store loaded NoSync)"
     if workload.startswith("poke_"):
