@@ -370,6 +370,74 @@ TEST_CASE("codec: pull responses round-trip with clear, put and del", "[codec]")
   for (Encoding e : kBoth) expectSyncError([&] { (void)encodePullResponse(e, bad); }, SyncErrorKind::Internal, {"patch[0]"});
 }
 
+// A table of text, integer, boolean and JSON columns only: its rows take the
+// JSON encoder's one-bounds-check path (writePlainRow, 16-byte escaping).
+struct PlainKinds : plasma::Table {
+  PlainKinds() : Table("plain") {}
+  plasma::TextColumn id{this, plasma::id()};
+  plasma::TextColumn title{this, plasma::text("title").nullable()};
+  plasma::IntColumn n{this, plasma::integer("n").nullable()};
+  plasma::BoolColumn flag{this, plasma::boolean("flag").nullable()};
+  plasma::JsonColumn meta{this, plasma::json("meta").nullable()};
+};
+
+TEST_CASE("codec: pull JSON escapes every special character at every position of text and ids", "[codec]") {
+  const PlainKinds plain;
+  const Schema schema = defineSchema("plain-v1", {plain});
+  TempDir dir;
+  Database db = Database::open(dir.path().string(), schema, plasma_test::fastOptions());
+  db.ensureSchema();
+  // Lengths around the 16-byte blocks and the overlapping tail; each
+  // special character at each position; plus clean strings of each length.
+  std::vector<std::string> texts;
+  for (std::size_t len = 0; len <= 40; ++len) texts.push_back(std::string(len, 'a') + "");
+  for (char special : {'"', '\\', '\n', '\x01', '\x1f', '\t', '\x7f'}) {
+    for (std::size_t len : {1u, 15u, 16u, 17u, 31u, 32u, 33u, 40u}) {
+      for (std::size_t at = 0; at < len; ++at) {
+        std::string t(len, 'b');
+        t[at] = special;
+        texts.push_back(t);
+      }
+    }
+  }
+  texts.push_back("\u00fc\u4e2d\U0001F600 and more than sixteen bytes");
+  PullResponse pull;
+  std::vector<std::pair<std::string, std::string>> expected;  // id -> title
+  db.write([&](Tx& tx) {
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      const std::string id = "k" + std::to_string(i) + texts[i];  // specials in ids too
+      (void)tx.insert(plain).values(bj::object{{"id", id}, {"title", texts[i]}, {"n", static_cast<std::int64_t>(i) - 7},
+                                               {"flag", i % 2 == 0}, {"meta", bj::parse(R"({"x":[1,"y"]})")}});
+      expected.emplace_back(id, texts[i]);
+    }
+    (void)tx.insert(plain).values(bj::object{{"id", "all-null"}});
+  });
+  for (const auto& [id, title] : expected) {
+    auto row = db.get(plain, id);
+    REQUIRE(row.has_value());
+    pull.patch.push_back({PatchOpKind::Put, "plain", row->id(), std::move(*row)});
+  }
+  auto nulls = db.get(plain, "all-null");
+  REQUIRE(nulls.has_value());
+  pull.patch.push_back({PatchOpKind::Put, "plain", nulls->id(), *nulls});
+  const bj::value v = bj::parse(encodePullResponse(Encoding::Json, pull));  // strict: valid JSON
+  const bj::array& patch = v.at("patch").as_array();
+  REQUIRE(patch.size() == expected.size() + 1);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("text #" << i);
+    CHECK(patch[i].at("key").as_string() == "plain/" + expected[i].first);
+    const bj::object& value = patch[i].at("value").as_object();
+    CHECK(value.at("id").as_string() == expected[i].first);
+    CHECK(value.at("title").as_string() == expected[i].second);
+    CHECK(value.at("n").as_int64() == static_cast<std::int64_t>(i) - 7);
+    CHECK(value.at("flag").as_bool() == (i % 2 == 0));
+    CHECK(value.at("meta") == bj::parse(R"({"x":[1,"y"]})"));
+    CHECK(patch[i].at("value") == pull.patch[i].row->toJson());
+  }
+  CHECK(patch.back().at("value") ==
+        bj::parse(R"({"id":"all-null","title":null,"n":null,"flag":null,"meta":null})"));
+}
+
 TEST_CASE("codec: pokes and presence round-trip", "[codec]") {
   const Poke poke{"room-1", 99};
   Presence presence{"room-1", {{"c1", bj::parse(R"({"name":"Ann","color":"#f00"})")}, {"c2", nullptr}}};
