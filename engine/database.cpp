@@ -327,7 +327,7 @@ void DatabaseImpl::checkpoint() {
     MDB_envinfo info{};
     if (mdb_env_info(env.get(), &info) == MDB_SUCCESS) checkpoint_last_pgno_.store(info.me_last_pgno);
   }
-  last_checkpoint_ = std::chrono::steady_clock::now();
+  last_checkpoint_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 std::optional<std::uint64_t> DatabaseImpl::appendToLog(std::uint64_t txnid, const wal::Redo& redo) {
@@ -335,7 +335,7 @@ std::optional<std::uint64_t> DatabaseImpl::appendToLog(std::uint64_t txnid, cons
   std::lock_guard lock(log_mu_);
   const std::uint64_t before = log_.end();
   try {
-    log_.appendTransaction(txnid, redo.bytes(), dbi_names_);
+    log_.appendTransaction(txnid, redo);
     if (options.durability == Durability::Wal) {
       log_.sync();
     } else {
@@ -392,7 +392,9 @@ void DatabaseImpl::checkpointLoop() {
           log_end_.load(std::memory_order_relaxed) - log_start_.load(std::memory_order_relaxed);
       const auto now = steady_clock::now();
       if (pending > 0 && (pending >= options.wal_checkpoint_bytes || grownSinceCheckpoint() >= kCheckpointGrowth ||
-                          (interval.count() > 0 && now - last_checkpoint_ >= interval))) {
+                          (interval.count() > 0 &&
+                           now - steady_clock::time_point(steady_clock::duration(last_checkpoint_.load(
+                                     std::memory_order_relaxed))) >= interval))) {
         checkpoint();
       } else if (async && log_unsynced_.load(std::memory_order_relaxed) &&
                  now - last_sync >= milliseconds(options.wal_sync_interval_ms)) {
@@ -434,13 +436,20 @@ void DatabaseImpl::poison(std::string why) {
   if (!poisoned_) poisoned_ = std::move(why);
 }
 
+void DatabaseImpl::nameDbi(MDB_dbi dbi, const std::string& name, unsigned flags) {
+  if (dbi >= dbi_names_.size()) dbi_names_.resize(dbi + 1);
+  dbi_names_[dbi] = wal::DbiName{name, flags};
+}
+
 MDB_dbi DatabaseImpl::openNamed(lmdb::Txn& txn, const std::string& name, unsigned flags, bool create) {
   const std::optional<MDB_dbi> dbi = txn.openDbi(name, flags, create);
   if (!dbi) {
     throw StorageError(MDB_NOTFOUND, "database '" + name + "' is missing in " + dir.string());
   }
-  if (*dbi >= dbi_names_.size()) dbi_names_.resize(*dbi + 1);
-  dbi_names_[*dbi] = wal::DbiName{name, flags};
+  nameDbi(*dbi, name, flags);
+  // A database created in a logged transaction (a migration's new table or
+  // index) must exist after replay even if nothing is written to it.
+  if (create && txn.redo() != nullptr) txn.redo()->create(*dbi);
   return *dbi;
 }
 
@@ -604,7 +613,10 @@ std::unique_ptr<TxnState> DatabaseImpl::beginWrite(const WriteContext& context) 
     if (poisoned_) throw Error(ErrorCode::Poisoned, "database is read-only after a fatal storage error: " + *poisoned_);
   }
   auto state = std::make_unique<TxnState>(*this, lmdb::Txn::beginWrite(env), context);
-  if (wal_mode_) state->txn.setRedo(&state->redo);
+  if (wal_mode_) {
+    state->redo.setNames(&dbi_names_);
+    state->txn.setRedo(&state->redo);
+  }
   // Read under LMDB's writer lock: an observer registered before this point
   // (addObserver takes that lock) sees this transaction's changes.
   state->capture = observer_count_.load(std::memory_order_acquire) > 0;
@@ -912,6 +924,7 @@ SchemaDiff DatabaseImpl::migrate(bool apply) {
   if (!apply || (plan.diff.empty() && ready_)) return plan.diff;
   lmdb::Txn txn = lmdb::Txn::beginWrite(env);
   wal::Redo redo;
+  redo.setNames(&dbi_names_);
   if (wal_mode_) txn.setRedo(&redo);
   auto old_tables = std::move(tables_);
   auto old_by_spec = std::move(by_spec_);
@@ -929,7 +942,9 @@ SchemaDiff DatabaseImpl::migrate(bool apply) {
 
 void DatabaseImpl::applyPlan(const MigrationPlan& plan, lmdb::Txn& txn) {
   for (const auto& d : plan.drop) {
-    if (auto dbi = txn.openDbi(indexDbiName(d.table, d.index.name), MDB_DUPSORT, false)) {
+    const std::string name = indexDbiName(d.table, d.index.name);
+    if (auto dbi = txn.openDbi(name, MDB_DUPSORT, false)) {
+      nameDbi(*dbi, name, MDB_DUPSORT);  // the log names what it drops
       txn.drop(*dbi);
     }
   }

@@ -297,7 +297,9 @@ class DatabaseImpl {
   void syncCommitted();
 
  private:
+  // Opens a named database and records its name for the log.
   MDB_dbi openNamed(lmdb::Txn& txn, const std::string& name, unsigned flags, bool create);
+  void nameDbi(MDB_dbi dbi, const std::string& name, unsigned flags);
   void restoreCheckpoint(const wal::Contents& log);
   // Appends a commit's writes to the log (synced in Wal mode) before LMDB
   // commits it; returns where the log ended before, or nothing when there
@@ -328,7 +330,7 @@ class DatabaseImpl {
   std::mutex cp_mu_;
   std::condition_variable cp_cv_;
   bool cp_stop_ = false;
-  std::chrono::steady_clock::time_point last_checkpoint_{};
+  std::atomic<std::chrono::steady_clock::rep> last_checkpoint_{0};  // steady_clock ticks
 
  public:
   // ---- commit observers (commit.hpp)

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -94,9 +95,24 @@ void syncDir(const std::filesystem::path& dir) {
 
 // ---- Redo -------------------------------------------------------------------
 
+std::uint16_t Redo::local(MDB_dbi dbi) {
+  for (const auto& [handle, index] : current_) {
+    if (handle == dbi) return index;
+  }
+  if (names_ == nullptr || dbi >= names_->size() || (*names_)[dbi].name.empty()) {
+    throw StorageError(0, "write-ahead log: a transaction wrote a database the log has no name for");
+  }
+  if (table_.size() >= 0xffff) throw StorageError(0, "write-ahead log: one transaction wrote too many databases");
+  const auto index = static_cast<std::uint16_t>(table_.size());
+  table_.push_back((*names_)[dbi]);
+  current_.emplace_back(dbi, index);
+  return index;
+}
+
 void Redo::head(Op op, MDB_dbi dbi, std::string_view key) {
+  const std::uint16_t index = local(dbi);
   ops_.push_back(static_cast<char>(op));
-  store(ops_, static_cast<std::uint16_t>(dbi));
+  store(ops_, index);
   putVarint(ops_, key.size());
   ops_.append(key);
 }
@@ -118,7 +134,19 @@ void Redo::del(MDB_dbi dbi, std::string_view key, const std::string_view* value)
 }
 
 void Redo::clear(MDB_dbi dbi) { head(kClear, dbi, {}); }
-void Redo::drop(MDB_dbi dbi) { head(kDrop, dbi, {}); }
+void Redo::create(MDB_dbi dbi) { head(kCreate, dbi, {}); }
+
+void Redo::drop(MDB_dbi dbi) {
+  head(kDrop, dbi, {});
+  // The handle is free now: a database opened later may reuse it.
+  std::erase_if(current_, [&](const auto& p) { return p.first == dbi; });
+}
+
+void Redo::reset() noexcept {
+  ops_.clear();
+  table_.clear();
+  current_.clear();
+}
 
 namespace {
 
@@ -133,7 +161,7 @@ struct ParsedOp {
 bool parseOp(std::string_view s, std::size_t& at, ParsedOp& out) noexcept {
   if (s.size() - at < 3) return false;
   const auto op = static_cast<std::uint8_t>(s[at]);
-  if (op < Redo::kPut || op > Redo::kDrop) return false;
+  if (op < Redo::kPut || op > Redo::kCreate) return false;
   out.op = static_cast<Redo::Op>(op);
   out.dbi = load<std::uint16_t>(s, at + 1);
   at += 3;
@@ -221,34 +249,42 @@ void replay(MDB_txn* txn, std::string_view payload,
     throw StorageError(MDB_CORRUPTED, "replaying the write-ahead log: " + why);
   };
   if (payload.size() < 2) malformed("a transaction record is too short");
-  std::size_t at = 0;
   const std::uint16_t count = load<std::uint16_t>(payload, 0);
-  at = 2;
-  std::vector<std::pair<std::uint16_t, MDB_dbi>> handles;  // logged handle -> this process's
+  std::size_t at = 2;
+  struct Entry {
+    DbiName name;
+    std::optional<MDB_dbi> handle;  // opened when an operation first names it
+  };
+  std::vector<Entry> table;
+  table.reserve(count);
   for (std::uint16_t i = 0; i < count; ++i) {
-    if (payload.size() - at < 8) malformed("a database table is cut short");
-    const auto logged = load<std::uint16_t>(payload, at);
-    const auto flags = load<std::uint32_t>(payload, at + 2);
-    const auto len = load<std::uint16_t>(payload, at + 6);
-    at += 8;
+    if (payload.size() - at < 6) malformed("a database table is cut short");
+    const auto flags = load<std::uint32_t>(payload, at);
+    const auto len = load<std::uint16_t>(payload, at + 4);
+    at += 6;
     if (payload.size() - at < len) malformed("a database name is cut short");
-    handles.emplace_back(logged, open(std::string(payload.substr(at, len)), flags));
+    table.push_back(Entry{DbiName{std::string(payload.substr(at, len)), flags}, std::nullopt});
     at += len;
   }
   ParsedOp op{};
   while (at < payload.size()) {
     if (!parseOp(payload, at, op)) malformed("an operation is malformed");
-    auto h = std::find_if(handles.begin(), handles.end(), [&](const auto& p) { return p.first == op.dbi; });
-    if (h == handles.end()) malformed("an operation names a database missing from its table");
+    if (op.dbi >= table.size()) malformed("an operation names a database missing from its table");
+    Entry& e = table[op.dbi];
+    if (!e.handle) e.handle = open(e.name.name, e.name.flags);
     MDB_val k{op.key.size(), const_cast<char*>(op.key.data())};
     MDB_val v{op.value.size(), const_cast<char*>(op.value.data())};
     int rc = MDB_SUCCESS;
     switch (op.op) {
-      case Redo::kPut: rc = mdb_put(txn, h->second, &k, &v, 0); break;
-      case Redo::kDel: rc = mdb_del(txn, h->second, &k, nullptr); break;
-      case Redo::kDelPair: rc = mdb_del(txn, h->second, &k, &v); break;
-      case Redo::kClear: rc = mdb_drop(txn, h->second, 0); break;
-      case Redo::kDrop: rc = mdb_drop(txn, h->second, 1); break;
+      case Redo::kPut: rc = mdb_put(txn, *e.handle, &k, &v, 0); break;
+      case Redo::kDel: rc = mdb_del(txn, *e.handle, &k, nullptr); break;
+      case Redo::kDelPair: rc = mdb_del(txn, *e.handle, &k, &v); break;
+      case Redo::kClear: rc = mdb_drop(txn, *e.handle, 0); break;
+      case Redo::kDrop:
+        rc = mdb_drop(txn, *e.handle, 1);
+        e.handle.reset();
+        break;
+      case Redo::kCreate: break;  // opening it created it
     }
     if (rc != MDB_SUCCESS) {
       throw StorageError(rc, std::string("replaying the write-ahead log: an operation did not apply (") +
@@ -355,36 +391,11 @@ void LogFile::writeAll(const void* data, std::size_t size, std::uint64_t at) {
   }
 }
 
-void LogFile::appendTransaction(std::uint64_t txnid, std::string_view ops, const std::vector<DbiName>& names) {
-  // The table of the databases the operations name.
-  std::array<std::uint16_t, 64> seen{};
-  std::size_t n_seen = 0;
-  std::vector<std::uint16_t> more;  // beyond 64 distinct databases (rare)
-  {
-    std::size_t at = 0;
-    ParsedOp op{};
-    while (at < ops.size()) {
-      if (!parseOp(ops, at, op)) throw StorageError(0, "write-ahead log: a transaction's operations are malformed");
-      const auto end = seen.begin() + static_cast<std::ptrdiff_t>(n_seen);
-      if (std::find(seen.begin(), end, op.dbi) != end || std::find(more.begin(), more.end(), op.dbi) != more.end()) {
-        continue;
-      }
-      if (n_seen < seen.size()) {
-        seen[n_seen++] = op.dbi;
-      } else {
-        more.push_back(op.dbi);
-      }
-    }
-  }
-  more.insert(more.begin(), seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(n_seen));
+void LogFile::appendTransaction(std::uint64_t txnid, const Redo& redo) {
+  const std::string_view ops = redo.bytes();
   std::string table;
-  store(table, static_cast<std::uint16_t>(more.size()));
-  for (const std::uint16_t dbi : more) {
-    if (dbi >= names.size() || names[dbi].name.empty()) {
-      throw StorageError(0, "write-ahead log: a transaction wrote a database the log has no name for");
-    }
-    const DbiName& d = names[dbi];
-    store(table, dbi);
+  store(table, static_cast<std::uint16_t>(redo.table().size()));
+  for (const DbiName& d : redo.table()) {
     store(table, static_cast<std::uint32_t>(d.flags));
     store(table, static_cast<std::uint16_t>(d.name.size()));
     table.append(d.name);

@@ -24,10 +24,11 @@
 // The first record is a checkpoint (kind 1, seq = its LMDB transaction id;
 // payload: u32 page size | u32 0 | the two meta pages as synced). Each
 // later record is a transaction (kind 2, seq = its LMDB transaction id;
-// payload: u16 database count, then per database u16 handle | u32 LMDB
-// flags | u16 name size | name, then the operations: u8 op | u16 handle |
-// varint key size | key [| varint value size | value]). Replay opens each
-// database by name, creating it when missing (a migration's new index).
+// payload: u16 database count, then per database u32 LMDB flags | u16 name
+// size | name, then the operations: u8 op | u16 database (its position in
+// that table) | varint key size | key [| varint value size | value]).
+// Replay opens a database by name when an operation first names it,
+// creating it when missing (a migration's new table or index).
 // A record that is cut short or fails its checksum ends the log: what
 // follows it is ignored (a torn append after a crash).
 #pragma once
@@ -47,30 +48,43 @@ namespace plasma::detail::wal {
 inline constexpr const char* kFileName = "plasma.wal";
 inline constexpr const char* kLockName = "plasma.lock";
 
-// The operations of one write transaction, in order, as they succeeded.
-class Redo {
- public:
-  enum Op : std::uint8_t { kPut = 1, kDel = 2, kDelPair = 3, kClear = 4, kDrop = 5 };
-  void put(MDB_dbi dbi, std::string_view key, std::string_view value);
-  void del(MDB_dbi dbi, std::string_view key, const std::string_view* value);
-  void clear(MDB_dbi dbi);  // empties the database
-  void drop(MDB_dbi dbi);   // deletes the database
-  std::size_t size() const noexcept { return ops_.size(); }
-  bool empty() const noexcept { return ops_.empty(); }
-  // Drops the operations after the first `n` bytes (a savepoint rolled back).
-  void truncate(std::size_t n) noexcept { ops_.resize(n); }
-  void reset() noexcept { ops_.clear(); }
-  std::string_view bytes() const noexcept { return ops_; }
-
- private:
-  void head(Op op, MDB_dbi dbi, std::string_view key);
-  std::string ops_;
-};
-
 // A named LMDB database as the log names it.
 struct DbiName {
   std::string name;
   unsigned flags = 0;
+};
+
+// The operations of one write transaction, in order, as they succeeded,
+// and the databases they name. A database is named as it was when first
+// written in the transaction: a handle freed by a drop and reused for a
+// new database (a migration) gets a new entry.
+class Redo {
+ public:
+  enum Op : std::uint8_t { kPut = 1, kDel = 2, kDelPair = 3, kClear = 4, kDrop = 5, kCreate = 6 };
+  // `names[dbi]`: what each handle of the environment names (kept by the
+  // database as it opens them).
+  void setNames(const std::vector<DbiName>* names) noexcept { names_ = names; }
+  void put(MDB_dbi dbi, std::string_view key, std::string_view value);
+  void del(MDB_dbi dbi, std::string_view key, const std::string_view* value);
+  void clear(MDB_dbi dbi);   // empties the database
+  void drop(MDB_dbi dbi);    // deletes the database
+  void create(MDB_dbi dbi);  // the database exists (created by this transaction if it did not)
+  std::size_t size() const noexcept { return ops_.size(); }
+  bool empty() const noexcept { return ops_.empty(); }
+  // Drops the operations after the first `n` bytes (a savepoint rolled
+  // back). Table entries they alone used stay; replay ignores them.
+  void truncate(std::size_t n) noexcept { ops_.resize(n); }
+  void reset() noexcept;
+  std::string_view bytes() const noexcept { return ops_; }
+  const std::vector<DbiName>& table() const noexcept { return table_; }
+
+ private:
+  void head(Op op, MDB_dbi dbi, std::string_view key);
+  std::uint16_t local(MDB_dbi dbi);
+  const std::vector<DbiName>* names_ = nullptr;
+  std::vector<DbiName> table_;                              // by local index
+  std::vector<std::pair<MDB_dbi, std::uint16_t>> current_;  // handle -> local index
+  std::string ops_;
 };
 
 // One record read back from a log.
@@ -147,9 +161,8 @@ class LogFile {
   static LogFile create(const std::filesystem::path& dir, std::uint64_t txnid, std::uint32_t page_size,
                         std::string_view metas, std::string_view tail);
 
-  // Appends a transaction record: `ops` (Redo::bytes()) with the table of
-  // the databases they name (`names[dbi]`).
-  void appendTransaction(std::uint64_t txnid, std::string_view ops, const std::vector<DbiName>& names);
+  // Appends a transaction record: the redo's table and operations.
+  void appendTransaction(std::uint64_t txnid, const Redo& redo);
   // Cuts the log back to `end` (an append whose commit failed).
   void truncate(std::uint64_t end);
   void sync();

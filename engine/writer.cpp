@@ -163,9 +163,10 @@ class Writer {
     if (s_.capture) s_.recordChange(t.spec, id.asText(), std::nullopt, owned(t, id.asText(), bytes));
   }
 
-  // Applies `provided` to the row `id`. REQUIRES: the row exists.
-  void update(BoundTable& t, const std::string& id, const Provided& provided) {
-    auto current = db_.get(s_, t, id);
+  // Applies `provided` to the row `id`. REQUIRES: the row exists. `row`:
+  // the row as just read, when the caller has it.
+  void update(BoundTable& t, const std::string& id, const Provided& provided, const RowView* row = nullptr) {
+    auto current = row != nullptr ? std::optional<RowView>(*row) : db_.get(s_, t, id);
     assert(current.has_value());
     if (s_.write_auth) s_.checkWriteAuth(t, *current, "update");
     std::vector<Value> old_values = decodeRow(*current);
@@ -209,9 +210,10 @@ class Writer {
 
   // Deletes row `id` of `t` and applies the foreign-key actions of rows
   // that reference it. Returns false if the row was already gone.
-  bool remove(BoundTable& t, const std::string& id, std::vector<DeferredCheck>& deferred, std::size_t& cascaded) {
+  bool remove(BoundTable& t, const std::string& id, std::vector<DeferredCheck>& deferred, std::size_t& cascaded,
+              const RowView* row = nullptr) {
     if (!deleted_.insert(t.spec->name + '\0' + id).second) return false;
-    auto current = db_.get(s_, t, id);
+    auto current = row != nullptr ? std::optional<RowView>(*row) : db_.get(s_, t, id);
     if (!current) return false;
     if (s_.write_auth) s_.checkWriteAuth(t, *current, "delete from");
     const std::vector<Value> values = decodeRow(*current);
@@ -333,17 +335,26 @@ class Writer {
   std::unordered_set<std::string> deleted_;
 };
 
+// The id `predicate` names when it is `id = 'literal'` (how mutators
+// usually address one row).
+const std::string* idLiteral(const BoundTable& t, const Expr& predicate) {
+  if (!predicate) return nullptr;
+  const ExprNode& n = predicate.node();
+  if (n.op == ExprOp::Eq && n.children[0].node().op == ExprOp::Column &&
+      n.children[0].node().column == t.layout->id_column && n.children[1].node().op == ExprOp::Literal &&
+      n.children[1].node().value.kind() == Kind::Text) {
+    return &n.children[1].node().value.asText();
+  }
+  return nullptr;
+}
+
 // Ids of the rows of `t` that `predicate` selects (all rows when empty).
 std::vector<std::string> matchingIds(TxnState& s, BoundTable& t, const Expr& predicate) {
   std::vector<std::string> ids;
   if (predicate) {
     query::checkColumnsBelongTo(predicate, *t.spec);
-    const ExprNode& n = predicate.node();
-    // Fast path: id = 'literal'.
-    if (n.op == ExprOp::Eq && n.children[0].node().op == ExprOp::Column &&
-        n.children[0].node().column == t.layout->id_column && n.children[1].node().op == ExprOp::Literal &&
-        n.children[1].node().value.kind() == Kind::Text) {
-      if (s.db.get(s, t, n.children[1].node().value.asText())) ids.push_back(n.children[1].node().value.asText());
+    if (const std::string* id = idLiteral(t, predicate)) {
+      if (s.db.get(s, t, *id)) ids.push_back(*id);
       return ids;
     }
   }
@@ -376,6 +387,13 @@ WriteResult runUpdate(TxnState& s, const Table& table, const RowInput& set, cons
       throw Error(ErrorCode::PrimaryKey, "table '" + t.spec->name + "': the id of a row cannot be changed");
     }
     Writer w(s);
+    if (const std::string* id = idLiteral(t, predicate)) {  // one lookup, not two
+      query::checkColumnsBelongTo(predicate, *t.spec);
+      const auto row = s.db.get(s, t, *id);
+      if (!row) return WriteResult{0, 0};
+      w.update(t, *id, provided, &*row);
+      return WriteResult{1, 0};
+    }
     const auto ids = matchingIds(s, t, predicate);
     for (const auto& id : ids) w.update(t, id, provided);
     return WriteResult{ids.size(), 0};
@@ -388,8 +406,14 @@ WriteResult runDelete(TxnState& s, const Table& table, const Expr& predicate) {
     Writer w(s);
     std::vector<Writer::DeferredCheck> deferred;
     WriteResult r;
-    for (const auto& id : matchingIds(s, t, predicate)) {
-      if (w.remove(t, id, deferred, r.rows_cascaded)) ++r.rows_affected;
+    if (const std::string* id = idLiteral(t, predicate)) {  // one lookup, not two
+      query::checkColumnsBelongTo(predicate, *t.spec);
+      const auto row = s.db.get(s, t, *id);
+      if (row && w.remove(t, *id, deferred, r.rows_cascaded, &*row)) ++r.rows_affected;
+    } else {
+      for (const auto& id : matchingIds(s, t, predicate)) {
+        if (w.remove(t, id, deferred, r.rows_cascaded)) ++r.rows_affected;
+      }
     }
     w.checkDeferred(deferred);
     return r;
