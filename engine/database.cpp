@@ -205,6 +205,11 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
   // commit is only safe with a checkpoint to go back to).
   eo.flags = log ? MDB_NOSYNC : envFlags(wal_mode_ ? Durability::Full : options.durability);
   env = lmdb::Env::open(dir, eo);
+  // While the log is replayed, the checkpoint's snapshot stays pinned: a
+  // crash before the next checkpoint (or before the log is removed) goes
+  // back to it again, so its pages must not be reused meanwhile.
+  lmdb::Txn recovery_pin;
+  if (log) recovery_pin = lmdb::Txn::beginRead(env);
   openSystemDbis();
   if (log) replayLog(*log);
   loadCatalog();
@@ -216,6 +221,7 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
     data_fd_ = ::open((dir / "data.mdb").c_str(), O_RDONLY | O_CLOEXEC);
     if (data_fd_ < 0) throw StorageError(errno, "cannot open " + (dir / "data.mdb").string() + ": " + std::strerror(errno));
     checkpoint();  // also the first log of a directory opened in a log mode for the first time
+    recovery_pin.abort();
     lmdb::check(mdb_env_set_flags(env.get(), MDB_NOSYNC, 1), "turning LMDB's commit syncs off");
     checkpointer_ = std::thread([this] { checkpointLoop(); });
   } else if (log) {
@@ -223,6 +229,8 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
     // the log, then sync commits as the mode says.
     lmdb::check(mdb_env_sync(env.get(), 1), "syncing the replayed write-ahead log");
     std::filesystem::remove(log_path);
+    wal::syncDirectory(dir);
+    recovery_pin.abort();
     const unsigned want = envFlags(options.durability);
     lmdb::check(mdb_env_set_flags(env.get(), MDB_NOSYNC, (want & MDB_NOSYNC) != 0 ? 1 : 0), "mdb_env_set_flags");
     lmdb::check(mdb_env_set_flags(env.get(), MDB_NOMETASYNC, (want & MDB_NOMETASYNC) != 0 ? 1 : 0), "mdb_env_set_flags");

@@ -82,7 +82,9 @@ std::string recordHead(std::uint8_t kind, std::uint64_t seq, std::uint64_t paylo
   return h;
 }
 
-void syncDir(const std::filesystem::path& dir) {
+}  // namespace
+
+void syncDirectory(const std::filesystem::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) fail(errno, "opening directory " + dir.string() + " to sync it");
   const int rc = ::fsync(fd);
@@ -90,8 +92,6 @@ void syncDir(const std::filesystem::path& dir) {
   ::close(fd);
   if (rc != 0) fail(err, "syncing directory " + dir.string());
 }
-
-}  // namespace
 
 // ---- Redo -------------------------------------------------------------------
 
@@ -373,7 +373,7 @@ LogFile LogFile::create(const std::filesystem::path& dir, std::uint64_t txnid, s
   f.sync();
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, "renaming " + tmp.string() + " to " + path.string());
   f.path_ = path;
-  syncDir(dir);
+  syncDirectory(dir);
   return f;
 }
 

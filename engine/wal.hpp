@@ -112,6 +112,9 @@ struct Contents {
 // first record is not a checkpoint of this format.
 Contents read(const std::filesystem::path& file);
 
+// fsync of a directory (after a file in it was created, renamed or removed).
+void syncDirectory(const std::filesystem::path& dir);
+
 // The transaction id a meta page records; 0 when `page` is not an LMDB 0.9
 // meta page.
 std::uint64_t metaTxnid(std::string_view page) noexcept;

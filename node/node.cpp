@@ -47,6 +47,19 @@ std::string_view logLevelName(LogLevel l) noexcept {
 
 namespace {
 
+// The --durability spelling of a mode.
+const char* durabilityName(Durability d) {
+  switch (d) {
+    case Durability::Wal: return "wal";
+    case Durability::WalAsync: return "wal-async";
+    case Durability::Full: return "full";
+    case Durability::NoMetaSync: return "nometasync";
+    case Durability::NoSync: return "nosync";
+  }
+  return "?";
+}
+
+
 // logfmt quoting: bare when safe, else a JSON-style quoted string.
 void appendValue(std::string& out, std::string_view v) {
   const bool bare = !v.empty() && v.find_first_of(" \"=\\\n\r\t") == std::string_view::npos;
@@ -572,6 +585,7 @@ void Node::start() {
   m.log.info("node started", {{"listen", host() + ":" + std::to_string(port())},
                               {"data", o.data_dir.string()},
                               {"schema", m.app.schema->version()},
+                              {"durability", durabilityName(o.durability)},
                               {"head", std::to_string(m.db->headVersion())},
                               {"io", net::usesIoUring() ? "io_uring" : "epoll"},
                               {"metrics", o.metrics ? "on" : "off"},
