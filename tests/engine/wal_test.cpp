@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -440,6 +441,8 @@ TEST_CASE("wal: inserts, updates and deletes survive a clean close and reopen", 
 
 // ---- 2. process crashes ------------------------------------------------------------------
 
+namespace {
+
 // Reopens after the crash in Wal mode, and (in another section) in Full
 // mode, which replays the log, syncs and drops it.
 void reopenAfterCrash(const fs::path& dir, int reported, std::optional<int> exactly) {
@@ -452,6 +455,8 @@ void reopenAfterCrash(const fs::path& dir, int reported, std::optional<int> exac
     CHECK_FALSE(fs::exists(logOf(dir)));
   }
 }
+
+}  // namespace
 
 TEST_CASE("wal: every commit a crashed process reported is there after reopening", "[wal][engine]") {
   TempDir dir;
@@ -492,6 +497,25 @@ TEST_CASE("wal: commits racing background checkpoints survive a kill", "[wal][en
   // The log was started over after the open: checkpoints ran.
   CHECK(wal::read(logOf(dir.path())).records.size() < std::size_t(2 + out.committed));
   requireRecovered(dir.path(), walOptions(), out.committed);
+}
+
+TEST_CASE("wal: a change-log compaction is replayed", "[wal][engine]") {
+  TempDir dir;
+  Child child([&](Child& c) {
+    auto db = Database::open(dir.path(), schema, walOptions());
+    db.ensureSchema();
+    for (int i = 0; i < 30; ++i) runStep(db, i);
+    const CompactionResult r = db.compactChangeLog(db.headVersion() - 10);
+    c.say(r.removed > 0 ? "compacted" : "error: the compaction removed nothing");
+    runStep(db, 30);
+    c.say("state " + fingerprint(db));
+    ::_exit(0);
+  });
+  const Outcome out = finish(child);
+  requireClean(out);
+  REQUIRE(out.state.has_value());
+  auto db = Database::open(dir.path(), schema, walOptions());
+  CHECK(difference(fingerprint(db), *out.state) == "");
 }
 
 // ---- 3. a system crash -------------------------------------------------------------------
@@ -581,6 +605,48 @@ TEST_CASE("wal: a system crash that lost every page written after the checkpoint
   CHECK(difference(fingerprint(db), live_state) == "");
   db.write([&](Tx& tx) { (void)tx.deleteFrom(items).where(eq(items.id, rowId(kRows + 1))); });
   CHECK_FALSE(db.get(items, rowId(kRows + 1)).has_value());
+}
+
+// A recovery can itself be cut short: it replays the log in LMDB
+// transactions, then takes a checkpoint (a new log). When it stops before
+// the new log is in place (a crash, or here the new log cannot be created,
+// as on a full disk), the data file holds the replayed commits and the old
+// log remains; the next open goes back to the old checkpoint again, so the
+// replay must have left the checkpoint's pages intact.
+TEST_CASE("wal: a recovery that stops before its checkpoint is recovered by the next open", "[wal][engine]") {
+  TempDir dir;
+  // A long log (the replay takes several LMDB transactions), but short of
+  // the data file growth that starts a checkpoint by itself.
+  constexpr int kCommits = 600;
+  {
+    Child child([&](Child& c) { commitThenCrash(c, dir.path(), walOptions(Durability::WalAsync), kCommits); });
+    const Outcome out = finish(child);
+    requireClean(out);
+    REQUIRE(out.committed == kCommits);
+    REQUIRE(wal::read(logOf(dir.path())).records.size() == std::size_t{2 + kCommits});
+  }
+  const std::string log_before = slurp(logOf(dir.path()));
+  // The new log cannot be created: the recovery replays, then fails.
+  const fs::path obstacle = dir.path() / (std::string(wal::kFileName) + ".new");
+  fs::create_directory(obstacle);
+  expectError([&] { (void)Database::open(dir.path(), schema, walOptions()); }, ErrorCode::Storage,
+              {wal::kFileName});
+  CHECK(slurp(logOf(dir.path())) == log_before);
+  CHECK(newestMeta(slurp(dataOf(dir.path())), static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) >
+        wal::read(logOf(dir.path())).checkpoint_txnid);  // the replay committed
+  fs::remove(obstacle);
+  // Recovery again, in a child (a damaged data file may crash a process).
+  Child child([&](Child& c) {
+    auto db = Database::open(dir.path(), schema, walOptions());
+    c.say("committed " + std::to_string(progress(db)));
+    c.say("state " + fingerprint(db));
+  });
+  const Outcome out = finish(child);
+  requireClean(out);
+  REQUIRE(out.status == 0);
+  CHECK(out.committed == kCommits);
+  REQUIRE(out.state.has_value());
+  CHECK(difference(*out.state, expectedAfter(kCommits)) == "");
 }
 
 // ---- 4. a torn log tail ------------------------------------------------------------------
