@@ -45,9 +45,6 @@ std::string_view logLevelName(LogLevel l) noexcept {
   return "info";
 }
 
-namespace {
-
-// The --durability spelling of a mode.
 const char* durabilityName(Durability d) {
   switch (d) {
     case Durability::Wal: return "wal";
@@ -59,6 +56,7 @@ const char* durabilityName(Durability d) {
   return "?";
 }
 
+namespace {
 
 // logfmt quoting: bare when safe, else a JSON-style quoted string.
 void appendValue(std::string& out, std::string_view v) {

@@ -31,6 +31,10 @@
 
 namespace plasma::node {
 
+// The --durability spelling of a mode ("wal", "wal-async", "full",
+// "nometasync", "nosync").
+const char* durabilityName(Durability d);
+
 struct NodeOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8787;  // 0: pick a free port

@@ -1,7 +1,7 @@
 // plasma-sync-load: end-to-end load on a node over loopback HTTP and WebSocket.
 //
 //   plasma-sync-load [--clients 8] [--seconds 10] [--batch 100] [--encoding json|fbs]
-//                    [--durability full|nometasync] [--port P [--node-pid PID]]
+//                    [--durability wal|wal-async|full|nometasync] [--port P [--node-pid PID]]
 //                    [--watchers W] [--idle-ws N] [--no-pull] [--json FILE]
 //
 // Without --port it starts a node (the todo app) in this process on a fresh temporary
@@ -65,7 +65,7 @@ struct Args {
   double seconds = 10;
   int batch = 100;
   plasma::sync::Encoding encoding = plasma::sync::Encoding::Json;
-  plasma::Durability durability = plasma::Durability::Full;
+  plasma::Durability durability = plasma::Durability::Wal;  // the node's default
   int port = 0;
   int node_pid = 0;
   int watchers = -1;  // -1: min(clients, 4)
@@ -77,7 +77,7 @@ struct Args {
 [[noreturn]] void usageError(const std::string& message) {
   std::cerr << "plasma-sync-load: " << message
             << "\nusage: plasma-sync-load [--clients N] [--seconds S] [--batch N] [--encoding json|fbs]"
-               " [--durability full|nometasync] [--port P [--node-pid PID]] [--watchers W] [--idle-ws N]"
+               " [--durability wal|wal-async|full|nometasync] [--port P [--node-pid PID]] [--watchers W] [--idle-ws N]"
                " [--no-pull] [--json FILE]\n";
   std::exit(2);
 }
@@ -129,12 +129,16 @@ Args parse(int argc, char** argv) {
       }
     } else if (f == "--durability") {
       const std::string v = value();
-      if (v == "full") {
+      if (v == "wal") {
+        a.durability = plasma::Durability::Wal;
+      } else if (v == "wal-async") {
+        a.durability = plasma::Durability::WalAsync;
+      } else if (v == "full") {
         a.durability = plasma::Durability::Full;
       } else if (v == "nometasync") {
         a.durability = plasma::Durability::NoMetaSync;
       } else {
-        usageError("--durability: full or nometasync");
+        usageError("--durability: wal, wal-async, full or nometasync");
       }
     } else if (f == "--help") {
       usageError("help");
@@ -377,7 +381,7 @@ int main(int argc, char** argv) {
   out["clients"] = args.clients;
   out["batch"] = args.batch;
   out["encoding"] = args.encoding == plasma::sync::Encoding::Json ? "json" : "fbs";
-  out["durability"] = args.durability == plasma::Durability::Full ? "full" : "nometasync";
+  out["durability"] = plasma::node::durabilityName(args.durability);
   out["watchers"] = args.watchers;
   bool failed = false;
 
@@ -650,7 +654,7 @@ int main(int argc, char** argv) {
 
   std::printf("plasma-sync-load: %d clients (%d watching), batches of %d, %s, %s, %.1f s\n", args.clients,
               args.watchers, args.batch, args.encoding == plasma::sync::Encoding::Json ? "json" : "flatbuffers",
-              args.durability == plasma::Durability::Full ? "durable (full)" : "relaxed (nometasync)", push_seconds);
+              plasma::node::durabilityName(args.durability), push_seconds);
   const double push_rate = push_seconds > 0 ? static_cast<double>(mutations) / push_seconds : 0;
   const double pull_rate = push_seconds > 0 ? static_cast<double>(pulled) / push_seconds : 0;
   std::printf("push: %llu mutations in %llu pushes: %.0f mutations/s; latency p50 %.2f ms, p99 %.2f ms, p999 %.2f ms\n",

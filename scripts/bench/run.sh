@@ -215,7 +215,7 @@ else
   LOAD_SECONDS=10; CURVE_SECONDS=3; CURVE_CLIENTS=(1 2 4 8 16 32 64); CURVE_REPS=3; IDLE_WS=(100 1000 3000 10000)
 fi
 LOAD="$BIN/tools/plasma-sync-load"
-for durability in full nometasync; do
+for durability in wal wal-async; do
   log "sync load: 8 clients (4 watching pokes), $LOAD_SECONDS s, node --durability $durability"
   start_node "load-$durability" "$BIN" --durability "$durability"
   "$LOAD" --port "$STARTED_PORT" --node-pid "$STARTED_PID" --clients 8 --seconds "$LOAD_SECONDS" --durability "$durability" \
