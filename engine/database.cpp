@@ -320,14 +320,31 @@ void DatabaseImpl::checkpoint() {
   }
   // 2. Every page of that snapshot to disk (commits go on meanwhile).
   lmdb::check(mdb_env_sync(env.get(), 1), "syncing the data file for a checkpoint");
-  // 3. Between two commits again: the new log, whose records are those
-  //    appended since step 1, replaces the old one.
+  // 3. The new log, while commits go on: its checkpoint, then the records
+  //    appended since step 1 so far. (Appends only write past the end the
+  //    log had when they took log_mu_, so the range read here is stable;
+  //    log_ itself is replaced only below, by this thread.)
+  wal::LogFile next = wal::LogFile::begin(dir, txnid, page_size_, metas);
+  const std::uint64_t records_at = next.end();
+  std::uint64_t copied = mark;
+  if (log_) {
+    std::uint64_t upto = 0;
+    {
+      std::lock_guard lock(log_mu_);
+      upto = log_.end();
+    }
+    next.copyFrom(log_, mark, upto);
+    copied = upto;
+  }
+  // 4. Between two commits again: the few records appended meanwhile, then
+  //    the new log replaces the old one. Only this part holds the writers.
   {
     lmdb::Txn barrier = lmdb::Txn::beginWrite(env);
     std::lock_guard lock(log_mu_);
-    const std::string tail = log_ ? log_.readFrom(mark) : std::string();
-    log_ = wal::LogFile::create(dir, txnid, page_size_, metas, tail);
-    log_start_.store(log_.end() - tail.size(), std::memory_order_relaxed);
+    if (log_) next.copyFrom(log_, copied, log_.end());
+    next.publish(dir);
+    log_ = std::move(next);
+    log_start_.store(records_at, std::memory_order_relaxed);
     log_end_.store(log_.end(), std::memory_order_relaxed);
   }
   pinned_ = std::move(snapshot);  // and the previous checkpoint's pages may be reused

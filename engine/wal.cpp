@@ -348,9 +348,8 @@ LogFile& LogFile::operator=(LogFile&& o) noexcept {
   return *this;
 }
 
-LogFile LogFile::create(const std::filesystem::path& dir, std::uint64_t txnid, std::uint32_t page_size,
-                        std::string_view metas, std::string_view tail) {
-  const std::filesystem::path path = dir / kFileName;
+LogFile LogFile::begin(const std::filesystem::path& dir, std::uint64_t txnid, std::uint32_t page_size,
+                       std::string_view metas) {
   const std::filesystem::path tmp = dir / (std::string(kFileName) + ".new");
   LogFile f;
   f.fd_ = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -367,14 +366,38 @@ LogFile LogFile::create(const std::filesystem::path& dir, std::uint64_t txnid, s
   bytes += recordHead(kCheckpoint, txnid, payload.size());
   bytes += payload;
   store(bytes, XXH3_64bits(bytes.data() + record_at, bytes.size() - record_at));
-  bytes.append(tail);
   f.writeAll(bytes.data(), bytes.size(), 0);
   f.end_ = bytes.size();
-  f.sync();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, "renaming " + tmp.string() + " to " + path.string());
-  f.path_ = path;
-  syncDirectory(dir);
   return f;
+}
+
+void LogFile::copyFrom(const LogFile& old, std::uint64_t from, std::uint64_t to) {
+  std::string chunk;
+  while (from < to) {
+    const std::uint64_t n = std::min<std::uint64_t>(to - from, std::uint64_t{1} << 20);
+    chunk.resize(n);
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pread(old.fd_, chunk.data() + done, n - done, static_cast<off_t>(from + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        fail(errno, "reading the write-ahead log " + old.path_.string());
+      }
+      if (r == 0) fail(0, "reading the write-ahead log " + old.path_.string() + ": it is shorter than written");
+      done += static_cast<std::size_t>(r);
+    }
+    writeAll(chunk.data(), n, end_);
+    end_ += n;
+    from += n;
+  }
+}
+
+void LogFile::publish(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / kFileName;
+  sync();
+  if (::rename(path_.c_str(), path.c_str()) != 0) fail(errno, "renaming " + path_.string() + " to " + path.string());
+  path_ = path;
+  syncDirectory(dir);
 }
 
 void LogFile::writeAll(const void* data, std::size_t size, std::uint64_t at) {
@@ -444,21 +467,6 @@ void LogFile::truncate(std::uint64_t end) {
 
 void LogFile::sync() {
   if (::fdatasync(fd_) != 0) fail(errno, "syncing the write-ahead log " + path_.string());
-}
-
-std::string LogFile::readFrom(std::uint64_t from) const {
-  std::string out(end_ - from, '\0');
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(from + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(errno, "reading the write-ahead log " + path_.string());
-    }
-    if (n == 0) fail(0, "reading the write-ahead log " + path_.string() + ": it is shorter than written");
-    done += static_cast<std::size_t>(n);
-  }
-  return out;
 }
 
 }  // namespace plasma::detail::wal

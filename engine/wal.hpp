@@ -158,11 +158,14 @@ class LogFile {
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
-  // Writes a new log in `dir` — the checkpoint record, then `tail` (whole
-  // records copied from the log it replaces) — syncs it, and renames it
-  // over plasma.wal (then syncs the directory).
-  static LogFile create(const std::filesystem::path& dir, std::uint64_t txnid, std::uint32_t page_size,
-                        std::string_view metas, std::string_view tail);
+  // A new log is made in three steps: begin() writes `plasma.wal.new` with
+  // its checkpoint record; copyFrom() appends whole records of the log it
+  // replaces; publish() syncs it, renames it over plasma.wal and syncs the
+  // directory.
+  static LogFile begin(const std::filesystem::path& dir, std::uint64_t txnid, std::uint32_t page_size,
+                       std::string_view metas);
+  void copyFrom(const LogFile& old, std::uint64_t from, std::uint64_t to);
+  void publish(const std::filesystem::path& dir);
 
   // Appends a transaction record: the redo's table and operations.
   void appendTransaction(std::uint64_t txnid, const Redo& redo);
@@ -170,8 +173,6 @@ class LogFile {
   void truncate(std::uint64_t end);
   void sync();
   std::uint64_t end() const noexcept { return end_; }
-  // The bytes of the log from `from` to its end.
-  std::string readFrom(std::uint64_t from) const;
   explicit operator bool() const noexcept { return fd_ >= 0; }
 
  private:
