@@ -261,8 +261,7 @@ void DatabaseImpl::restoreCheckpoint(const wal::Contents& log) {
   if (n != static_cast<ssize_t>(pages.size())) {
     throw StorageError(n < 0 ? errno : 0, "cannot read the meta pages of " + data.string());
   }
-  const std::uint64_t on_disk = std::max(wal::metaTxnid(std::string_view(pages).substr(0, log.page_size)),
-                                         wal::metaTxnid(std::string_view(pages).substr(log.page_size)));
+  const std::uint64_t on_disk = wal::newestMetaTxnid(pages, log.page_size);
   if (on_disk == log.checkpoint_txnid && pages == log.metas) return;  // nothing after the checkpoint reached the file
   if (on_disk != 0 && on_disk < log.checkpoint_txnid) {
     throw StorageError(0, data.string() + " is older (transaction " + std::to_string(on_disk) +
@@ -314,8 +313,7 @@ void DatabaseImpl::checkpoint() {
     mark = log_ ? log_.end() : 0;
   }
   const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(snapshot.get()));
-  if (wal::metaTxnid(std::string_view(metas).substr(0, page_size_)) != txnid &&
-      wal::metaTxnid(std::string_view(metas).substr(page_size_)) != txnid) {
+  if (wal::newestMetaTxnid(metas, page_size_) != txnid) {
     throw StorageError(0, "checkpoint: the meta pages do not show transaction " + std::to_string(txnid));
   }
   // 2. Every page of that snapshot to disk (commits go on meanwhile).
@@ -459,6 +457,12 @@ void DatabaseImpl::stopCheckpoints() noexcept {
 void DatabaseImpl::poison(std::string why) {
   std::lock_guard lock(poison_mu_);
   if (!poisoned_) poisoned_ = std::move(why);
+}
+
+void DatabaseImpl::logWrites(lmdb::Txn& txn, wal::Redo& redo) {
+  if (!wal_mode_) return;
+  redo.setNames(&dbi_names_);
+  txn.setRedo(&redo);
 }
 
 void DatabaseImpl::nameDbi(MDB_dbi dbi, const std::string& name, unsigned flags) {
@@ -638,10 +642,7 @@ std::unique_ptr<TxnState> DatabaseImpl::beginWrite(const WriteContext& context) 
     if (poisoned_) throw Error(ErrorCode::Poisoned, "database is read-only after a fatal storage error: " + *poisoned_);
   }
   auto state = std::make_unique<TxnState>(*this, lmdb::Txn::beginWrite(env), context);
-  if (wal_mode_) {
-    state->redo.setNames(&dbi_names_);
-    state->txn.setRedo(&state->redo);
-  }
+  logWrites(state->txn, state->redo);
   // Read under LMDB's writer lock: an observer registered before this point
   // (addObserver takes that lock) sees this transaction's changes.
   state->capture = observer_count_.load(std::memory_order_acquire) > 0;
@@ -949,8 +950,7 @@ SchemaDiff DatabaseImpl::migrate(bool apply) {
   if (!apply || (plan.diff.empty() && ready_)) return plan.diff;
   lmdb::Txn txn = lmdb::Txn::beginWrite(env);
   wal::Redo redo;
-  redo.setNames(&dbi_names_);
-  if (wal_mode_) txn.setRedo(&redo);
+  logWrites(txn, redo);
   auto old_tables = std::move(tables_);
   auto old_by_spec = std::move(by_spec_);
   try {

@@ -288,7 +288,6 @@ class DatabaseImpl {
 
   // ---- the write-ahead log (Durability::Wal / WalAsync; engine/wal.hpp)
  public:
-  bool logged() const noexcept { return wal_mode_; }
   // Syncs LMDB's pages and starts a new log whose checkpoint is the newest
   // commit. Not from inside a write transaction (it waits for the writer
   // lock).
@@ -297,6 +296,8 @@ class DatabaseImpl {
   void syncCommitted();
 
  private:
+  // In a log mode: `txn`'s writes are recorded into `redo` for the log.
+  void logWrites(lmdb::Txn& txn, wal::Redo& redo);
   // Opens a named database and records its name for the log.
   MDB_dbi openNamed(lmdb::Txn& txn, const std::string& name, unsigned flags, bool create);
   void nameDbi(MDB_dbi dbi, const std::string& name, unsigned flags);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t
 #include <xxhash.h>
 
 #include "plasma/error.hpp"
@@ -189,6 +190,10 @@ std::uint64_t metaTxnid(std::string_view page) noexcept {
   return load<std::uint64_t>(page, kMetaTxnidAt);
 }
 
+std::uint64_t newestMetaTxnid(std::string_view metas, std::uint32_t page_size) noexcept {
+  return std::max(metaTxnid(metas.substr(0, page_size)), metaTxnid(metas.substr(std::min<std::size_t>(page_size, metas.size()))));
+}
+
 Contents read(const std::filesystem::path& file) {
   Contents c;
   {
@@ -234,9 +239,7 @@ Contents read(const std::filesystem::path& file) {
   c.page_size = load<std::uint32_t>(cp.payload, 0);
   c.metas = cp.payload.substr(8);
   if (c.page_size < 512 || c.metas.size() != 2 * std::size_t{c.page_size}) refuse("its checkpoint record is malformed");
-  const std::uint64_t a = metaTxnid(c.metas.substr(0, c.page_size));
-  const std::uint64_t b = metaTxnid(c.metas.substr(c.page_size));
-  if (std::max(a, b) != c.checkpoint_txnid) refuse("its checkpoint's meta pages do not match its transaction id");
+  if (newestMetaTxnid(c.metas, c.page_size) != c.checkpoint_txnid) refuse("its checkpoint's meta pages do not match its transaction id");
   for (std::size_t i = 1; i < c.records.size(); ++i) {
     if (c.records[i].kind != kTransaction) refuse("record " + std::to_string(i) + " is a second checkpoint");
   }
@@ -426,13 +429,12 @@ void LogFile::appendTransaction(std::uint64_t txnid, const Redo& redo) {
   const std::uint64_t size = table.size() + ops.size();
   if (size >= kMaxPayload) throw StorageError(0, "write-ahead log: one transaction wrote more than 4 GiB");
   scratch_ = recordHead(kTransaction, txnid, size);
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  XXH3_64bits_update(st, scratch_.data(), scratch_.size());
-  XXH3_64bits_update(st, table.data(), table.size());
-  XXH3_64bits_update(st, ops.data(), ops.size());
-  const std::uint64_t sum = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
+  XXH3_state_t st;  // on the stack: no allocation per commit
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, scratch_.data(), scratch_.size());
+  XXH3_64bits_update(&st, table.data(), table.size());
+  XXH3_64bits_update(&st, ops.data(), ops.size());
+  const std::uint64_t sum = XXH3_64bits_digest(&st);
   char sum_bytes[8];
   std::memcpy(sum_bytes, &sum, 8);
   std::array<iovec, 4> iov{{{scratch_.data(), scratch_.size()},

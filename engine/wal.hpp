@@ -118,6 +118,8 @@ void syncDirectory(const std::filesystem::path& dir);
 // The transaction id a meta page records; 0 when `page` is not an LMDB 0.9
 // meta page.
 std::uint64_t metaTxnid(std::string_view page) noexcept;
+// The newer of the two meta pages in `metas` (pages 0 and 1 of a data file).
+std::uint64_t newestMetaTxnid(std::string_view metas, std::uint32_t page_size) noexcept;
 
 // Applies one transaction record's operations in `txn` (a write
 // transaction). `open` gives the handle of a database by name and flags.

@@ -335,36 +335,31 @@ class Writer {
   std::unordered_set<std::string> deleted_;
 };
 
-// The id `predicate` names when it is `id = 'literal'` (how mutators
-// usually address one row).
-const std::string* idLiteral(const BoundTable& t, const Expr& predicate) {
-  if (!predicate) return nullptr;
-  const ExprNode& n = predicate.node();
-  if (n.op == ExprOp::Eq && n.children[0].node().op == ExprOp::Column &&
-      n.children[0].node().column == t.layout->id_column && n.children[1].node().op == ExprOp::Literal &&
-      n.children[1].node().value.kind() == Kind::Text) {
-    return &n.children[1].node().value.asText();
-  }
-  return nullptr;
-}
-
-// Ids of the rows of `t` that `predicate` selects (all rows when empty).
-std::vector<std::string> matchingIds(TxnState& s, BoundTable& t, const Expr& predicate) {
-  std::vector<std::string> ids;
+// Calls fn(id, row) for each row of `t` that `predicate` selects (every
+// row when empty). `row` is the row as just read when the predicate is
+// `id = 'literal'` (how mutators usually address one row: one lookup);
+// otherwise nullptr, and the ids are collected first (fn writes).
+template <class F>
+void forEachMatching(TxnState& s, BoundTable& t, const Expr& predicate, F&& fn) {
   if (predicate) {
     query::checkColumnsBelongTo(predicate, *t.spec);
-    if (const std::string* id = idLiteral(t, predicate)) {
-      if (s.db.get(s, t, *id)) ids.push_back(*id);
-      return ids;
+    const ExprNode& n = predicate.node();
+    if (n.op == ExprOp::Eq && n.children[0].node().op == ExprOp::Column &&
+        n.children[0].node().column == t.layout->id_column && n.children[1].node().op == ExprOp::Literal &&
+        n.children[1].node().value.kind() == Kind::Text) {
+      const std::string& id = n.children[1].node().value.asText();
+      if (const auto row = s.db.get(s, t, id)) fn(id, &*row);
+      return;
     }
   }
+  std::vector<std::string> ids;
   lmdb::Cursor cur(s.txn, t.rows);
   for (bool ok = cur.first(); ok; ok = cur.next()) {
     if (!predicate || query::matches(predicate, query::RowSource(s.db.view(t, cur.key(), cur.value())))) {
       ids.emplace_back(cur.key());
     }
   }
-  return ids;
+  for (const auto& id : ids) fn(id, nullptr);
 }
 
 template <class F>
@@ -387,16 +382,12 @@ WriteResult runUpdate(TxnState& s, const Table& table, const RowInput& set, cons
       throw Error(ErrorCode::PrimaryKey, "table '" + t.spec->name + "': the id of a row cannot be changed");
     }
     Writer w(s);
-    if (const std::string* id = idLiteral(t, predicate)) {  // one lookup, not two
-      query::checkColumnsBelongTo(predicate, *t.spec);
-      const auto row = s.db.get(s, t, *id);
-      if (!row) return WriteResult{0, 0};
-      w.update(t, *id, provided, &*row);
-      return WriteResult{1, 0};
-    }
-    const auto ids = matchingIds(s, t, predicate);
-    for (const auto& id : ids) w.update(t, id, provided);
-    return WriteResult{ids.size(), 0};
+    std::size_t updated = 0;
+    forEachMatching(s, t, predicate, [&](const std::string& id, const RowView* row) {
+      w.update(t, id, provided, row);
+      ++updated;
+    });
+    return WriteResult{updated, 0};
   });
 }
 
@@ -406,15 +397,9 @@ WriteResult runDelete(TxnState& s, const Table& table, const Expr& predicate) {
     Writer w(s);
     std::vector<Writer::DeferredCheck> deferred;
     WriteResult r;
-    if (const std::string* id = idLiteral(t, predicate)) {  // one lookup, not two
-      query::checkColumnsBelongTo(predicate, *t.spec);
-      const auto row = s.db.get(s, t, *id);
-      if (row && w.remove(t, *id, deferred, r.rows_cascaded, &*row)) ++r.rows_affected;
-    } else {
-      for (const auto& id : matchingIds(s, t, predicate)) {
-        if (w.remove(t, id, deferred, r.rows_cascaded)) ++r.rows_affected;
-      }
-    }
+    forEachMatching(s, t, predicate, [&](const std::string& id, const RowView* row) {
+      if (w.remove(t, id, deferred, r.rows_cascaded, row)) ++r.rows_affected;
+    });
     w.checkDeferred(deferred);
     return r;
   });

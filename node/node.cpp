@@ -56,6 +56,13 @@ const char* durabilityName(Durability d) {
   return "?";
 }
 
+std::optional<Durability> parseDurability(std::string_view name) {
+  for (Durability d : {Durability::Wal, Durability::WalAsync, Durability::Full, Durability::NoMetaSync, Durability::NoSync}) {
+    if (name == durabilityName(d)) return d;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 // logfmt quoting: bare when safe, else a JSON-style quoted string.
@@ -216,19 +223,9 @@ NodeOptions parseArgs(int argc, const char* const* argv, bool* help) {
       o.auth_token = std::string(v);
     } else if (arg == "--durability") {
       const auto v = next();
-      if (v == "wal") {
-        o.durability = Durability::Wal;
-      } else if (v == "wal-async") {
-        o.durability = Durability::WalAsync;
-      } else if (v == "full") {
-        o.durability = Durability::Full;
-      } else if (v == "nometasync") {
-        o.durability = Durability::NoMetaSync;
-      } else if (v == "nosync") {
-        o.durability = Durability::NoSync;
-      } else {
-        throw UsageError("--durability: expected wal, wal-async, full, nometasync or nosync, got '" + std::string(v) + "'");
-      }
+      const std::optional<Durability> d = parseDurability(v);
+      if (!d) throw UsageError(std::string("--durability: expected ") + kDurabilityChoices + ", got '" + std::string(v) + "'");
+      o.durability = *d;
     } else if (arg == "--base-path") {
       const auto v = next();
       if (v.empty() || v.front() != '/') throw UsageError("--base-path: must start with '/', got '" + std::string(v) + "'");

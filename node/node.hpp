@@ -34,6 +34,9 @@ namespace plasma::node {
 // The --durability spelling of a mode ("wal", "wal-async", "full",
 // "nometasync", "nosync").
 const char* durabilityName(Durability d);
+// The mode a --durability value names; std::nullopt for anything else.
+std::optional<Durability> parseDurability(std::string_view name);
+inline constexpr const char* kDurabilityChoices = "wal, wal-async, full, nometasync or nosync";
 
 struct NodeOptions {
   std::string host = "127.0.0.1";

@@ -929,6 +929,11 @@ class RawOut {
   std::size_t len_ = 0;
 };
 
+// Kinds written straight from the stored row (no formatting aside).
+bool plainKind(Kind k) noexcept {
+  return k == Kind::Text || k == Kind::Integer || k == Kind::Boolean || k == Kind::Json;
+}
+
 struct TableFragments {
   const TableSpec* spec = nullptr;
   std::string put_prefix;  // {"op":"put","key":"<table>/
@@ -956,8 +961,7 @@ const TableFragments& fragmentsFor(std::vector<TableFragments>& cache, const Tab
     appendKey(k, spec.columns[i].name);
     f.row_fixed += k.size() + 24;  // an integer's digits, "null", two quotes
     f.keys.push_back(std::move(k));
-    const Kind kind = spec.columns[i].kind();
-    f.plain = f.plain && (kind == Kind::Text || kind == Kind::Integer || kind == Kind::Boolean || kind == Kind::Json);
+    f.plain = f.plain && plainKind(spec.columns[i].kind());
   }
   cache.push_back(std::move(f));
   return cache.back();
@@ -969,47 +973,58 @@ const TableFragments& fragmentsFor(std::vector<TableFragments>& cache, const Tab
 std::size_t rowBound(const TableFragments& f, const RowView& row) noexcept {
   return f.row_fixed + 6 * row.bytes().size();
 }
-char* writePlainRow(char* p, const TableFragments& f, const RowView& row) {
-  const TableSpec& spec = *f.spec;
+
+// Writes column `i` (of a plain kind) of `row` at `p`, which has room for
+// 24 bytes plus 6 per byte of the row; returns the end.
+char* writePlainColumn(char* p, const RowView& row, std::uint32_t i, Kind kind) {
   auto text = [&p](std::string_view s) {
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   };
+  switch (kind) {
+    case Kind::Text: {
+      std::string_view v;
+      if (row.textAt(i, &v)) {
+        *p++ = '"';
+        p = writeEscapedBody(p, v);
+        *p++ = '"';
+      } else {
+        text("null");
+      }
+      break;
+    }
+    case Kind::Integer: {
+      std::int64_t v = 0;
+      if (row.intAt(i, &v)) {
+        p = std::to_chars(p, p + 24, v).ptr;
+      } else {
+        text("null");
+      }
+      break;
+    }
+    case Kind::Boolean: {
+      const auto v = row.getBool(i);
+      text(v ? (*v ? std::string_view("true") : std::string_view("false")) : std::string_view("null"));
+      break;
+    }
+    default: {  // Json: stored as its text
+      std::string_view v;
+      text(row.textAt(i, &v) ? v : std::string_view("null"));
+      break;
+    }
+  }
+  return p;
+}
+
+// Writes a row of a table whose columns are all plain
+// (TableFragments::plain) at `p`, which has room for rowBound(f, row)
+// bytes; returns the end.
+char* writePlainRow(char* p, const TableFragments& f, const RowView& row) {
+  const TableSpec& spec = *f.spec;
   *p++ = '{';
   for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {
-    text(f.keys[i]);
-    switch (spec.columns[i].kind()) {
-      case Kind::Text: {
-        std::string_view v;
-        if (row.textAt(i, &v)) {
-          *p++ = '"';
-          p = writeEscapedBody(p, v);
-          *p++ = '"';
-        } else {
-          text("null");
-        }
-        break;
-      }
-      case Kind::Integer: {
-        std::int64_t v = 0;
-        if (row.intAt(i, &v)) {
-          p = std::to_chars(p, p + 24, v).ptr;
-        } else {
-          text("null");
-        }
-        break;
-      }
-      case Kind::Boolean: {
-        const auto v = row.getBool(i);
-        text(v ? (*v ? std::string_view("true") : std::string_view("false")) : std::string_view("null"));
-        break;
-      }
-      default: {  // Json: stored as its text
-        const auto v = row.getText(i);
-        text(v ? *v : std::string_view("null"));
-        break;
-      }
-    }
+    std::memcpy(p, f.keys[i].data(), f.keys[i].size());
+    p = writePlainColumn(p + f.keys[i].size(), row, i, spec.columns[i].kind());
   }
   *p++ = '}';
   return p;
@@ -1020,45 +1035,18 @@ void putRow(RawOut& out, const TableFragments& f, const RowView& row) {
     out.advance(writePlainRow(out.need(rowBound(f, row)), f, row));
     return;
   }
+  // Blobs, files and the like are formatted aside; plain columns as above.
   const TableSpec& spec = *f.spec;
   out.put('{');
   for (std::uint32_t i = 0; i < spec.columns.size(); ++i) {
     out.put(f.keys[i]);
-    switch (spec.columns[i].kind()) {
-      case Kind::Text: {
-        const auto v = row.getText(i);
-        if (v) {
-          out.putEscaped(*v);
-        } else {
-          out.put("null");
-        }
-        break;
-      }
-      case Kind::Integer: {
-        const auto v = row.getInt(i);
-        if (v) {
-          out.putInt(*v);
-        } else {
-          out.put("null");
-        }
-        break;
-      }
-      case Kind::Boolean: {
-        const auto v = row.getBool(i);
-        out.put(v ? (*v ? std::string_view("true") : std::string_view("false")) : std::string_view("null"));
-        break;
-      }
-      case Kind::Json: {
-        const auto v = row.getText(i);
-        out.put(v ? *v : std::string_view("null"));
-        break;
-      }
-      default: {
-        std::string tmp;
-        appendValue(tmp, row.get(i));
-        out.put(tmp);
-        break;
-      }
+    const Kind kind = spec.columns[i].kind();
+    if (plainKind(kind)) {
+      out.advance(writePlainColumn(out.need(24 + 6 * row.bytes().size()), row, i, kind));
+    } else {
+      std::string tmp;
+      appendValue(tmp, row.get(i));
+      out.put(tmp);
     }
   }
   out.put('}');

@@ -1,7 +1,7 @@
 // plasma-sync-load: end-to-end load on a node over loopback HTTP and WebSocket.
 //
 //   plasma-sync-load [--clients 8] [--seconds 10] [--batch 100] [--encoding json|fbs]
-//                    [--durability wal|wal-async|full|nometasync] [--port P [--node-pid PID]]
+//                    [--durability wal|wal-async|full|nometasync|nosync] [--port P [--node-pid PID]]
 //                    [--watchers W] [--idle-ws N] [--no-pull] [--json FILE]
 //
 // Without --port it starts a node (the todo app) in this process on a fresh temporary
@@ -77,7 +77,7 @@ struct Args {
 [[noreturn]] void usageError(const std::string& message) {
   std::cerr << "plasma-sync-load: " << message
             << "\nusage: plasma-sync-load [--clients N] [--seconds S] [--batch N] [--encoding json|fbs]"
-               " [--durability wal|wal-async|full|nometasync] [--port P [--node-pid PID]] [--watchers W] [--idle-ws N]"
+               " [--durability wal|wal-async|full|nometasync|nosync] [--port P [--node-pid PID]] [--watchers W] [--idle-ws N]"
                " [--no-pull] [--json FILE]\n";
   std::exit(2);
 }
@@ -129,17 +129,9 @@ Args parse(int argc, char** argv) {
       }
     } else if (f == "--durability") {
       const std::string v = value();
-      if (v == "wal") {
-        a.durability = plasma::Durability::Wal;
-      } else if (v == "wal-async") {
-        a.durability = plasma::Durability::WalAsync;
-      } else if (v == "full") {
-        a.durability = plasma::Durability::Full;
-      } else if (v == "nometasync") {
-        a.durability = plasma::Durability::NoMetaSync;
-      } else {
-        usageError("--durability: wal, wal-async, full or nometasync");
-      }
+      const auto d = plasma::node::parseDurability(v);
+      if (!d) usageError(std::string("--durability: ") + plasma::node::kDurabilityChoices);
+      a.durability = *d;
     } else if (f == "--help") {
       usageError("help");
     } else {

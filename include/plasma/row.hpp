@@ -84,13 +84,9 @@ class RowView {
 
   // By column index (REQUIRES: a column of this row's table, of that kind).
   std::optional<std::int64_t> getInt(std::uint32_t column_index) const {
-    const std::uint8_t* field = nullptr;
-    switch (locate(column_index, &field)) {
-      case Field::Present: return detail::loadLe<std::int64_t>(field);
-      case Field::Null: return std::nullopt;
-      case Field::Newer: break;
-    }
-    return fillInt(column_index);
+    std::int64_t v = 0;
+    if (intAt(column_index, &v)) return v;
+    return std::nullopt;
   }
   std::optional<bool> getBool(std::uint32_t column_index) const {
     const std::uint8_t* field = nullptr;
@@ -103,17 +99,9 @@ class RowView {
   }
   // Text, id and JSON columns.
   std::optional<std::string_view> getText(std::uint32_t column_index) const {
-    if (column_index == layout_->id_column) return id_;
-    const std::uint8_t* field = nullptr;
-    switch (locate(column_index, &field)) {
-      case Field::Present: {
-        const std::uint8_t* str = field + detail::loadLe<std::uint32_t>(field);
-        return std::string_view(reinterpret_cast<const char*>(str + 4), detail::loadLe<std::uint32_t>(str));
-      }
-      case Field::Null: return std::nullopt;
-      case Field::Newer: break;
-    }
-    return fillText(column_index);
+    std::string_view v;
+    if (textAt(column_index, &v)) return v;
+    return std::nullopt;
   }
   std::optional<std::span<const std::uint8_t>> getBlob(std::uint32_t column_index) const {
     const std::uint8_t* field = nullptr;

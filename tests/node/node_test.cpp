@@ -548,6 +548,11 @@ TEST_CASE("node: flags are validated and --help lists them", "[node][integration
   std::tie(code, out) = run("--log-level loud");
   CHECK(code == 2);
   CHECK(out.find("loud") != std::string::npos);
+  std::tie(code, out) = run("--durability sometimes");
+  CHECK(code == 2);
+  CHECK(out.find("sometimes") != std::string::npos);
+  CHECK(out.find("wal-async") != std::string::npos);  // the choices are listed
+  CHECK(out.find("--durability") != std::string::npos);
   std::tie(code, out) = run("--frobnicate");
   CHECK(code == 2);
   CHECK(out.find("--frobnicate") != std::string::npos);
