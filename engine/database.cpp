@@ -1007,6 +1007,9 @@ Database Database::open(const std::filesystem::path& dir, const Schema& schema, 
     throw Error(ErrorCode::InvalidArgument, "OpenOptions::map_size_bytes must be at least 1 MiB");
   }
   if (options.max_readers == 0) throw Error(ErrorCode::InvalidArgument, "OpenOptions::max_readers must be positive");
+  if (options.wal_checkpoint_bytes == 0) {
+    throw Error(ErrorCode::InvalidArgument, "OpenOptions::wal_checkpoint_bytes must be positive");
+  }
   return Database(std::make_unique<detail::DatabaseImpl>(dir, schema, options));
 }
 

@@ -87,7 +87,7 @@ struct OpenOptions {
   // Until a checkpoint, pages freed since the previous one are not reused,
   // so the data file can grow by what the interval writes. Recovery after a
   // crash replays at most that much log.
-  std::uint64_t wal_checkpoint_bytes = std::uint64_t{64} << 20;
+  std::uint64_t wal_checkpoint_bytes = std::uint64_t{64} << 20;  // must be positive
   std::uint32_t wal_checkpoint_interval_ms = 1000;  // 0: only by size or Database::checkpoint()
   std::uint32_t wal_sync_interval_ms = 100;         // WalAsync: the most a system crash can lose
 };

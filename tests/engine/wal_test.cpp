@@ -859,6 +859,15 @@ TEST_CASE("wal: a data file older than its log's checkpoint is refused", "[wal][
   CHECK(slurp(dataOf(dir.path())) == old_data);
 }
 
+TEST_CASE("wal: a checkpoint size of zero is refused at open and creates nothing", "[wal][engine]") {
+  TempDir dir;
+  OpenOptions o = walOptions();
+  o.wal_checkpoint_bytes = 0;
+  expectError([&] { (void)Database::open(dir.path() / "db", schema, o); }, ErrorCode::InvalidArgument,
+              {"wal_checkpoint_bytes"});
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "db"));
+}
+
 // ---- 8. WalAsync ----------------------------------------------------------------------------
 
 TEST_CASE("wal: WalAsync keeps commits across a close and a crash", "[wal][engine]") {
