@@ -25,6 +25,7 @@
 #include <boost/json.hpp>
 
 #include "sync/codec.hpp"
+#include "sync/raw_out.hpp"
 
 namespace plasma::sync {
 
@@ -880,54 +881,19 @@ char* writeEscapedBody(char* p, std::string_view s) noexcept {
   return p;
 }
 
-// The pull response is the hot path of the read side: written through a raw
-// cursor into one buffer grown geometrically, each item reserving its
-// worst case first, with per-table fragments (`{"op":"put","key":"todos/`,
-// `"title":`) built once per call.
-class RawOut {
- public:
-  explicit RawOut(std::size_t initial) { grow(std::max<std::size_t>(initial, 256)); }
-  // Room for n more bytes; returns where to write them.
-  char* need(std::size_t n) {
-    if (len_ + n > buf_.size()) [[unlikely]] grow(std::max(buf_.size() * 2, len_ + n));
-    return buf_.data() + len_;
-  }
-  void advance(char* to) { len_ = static_cast<std::size_t>(to - buf_.data()); }
-  void put(std::string_view s) {
-    char* p = need(s.size());
-    std::memcpy(p, s.data(), s.size());
-    len_ += s.size();
-  }
-  void put(char c) {
-    *need(1) = c;
-    ++len_;
-  }
-  template <class Int>
-  void putInt(Int v) {
-    char* p = need(24);
-    advance(std::to_chars(p, p + 24, v).ptr);
-  }
-  // The characters of `s` escaped for a JSON string, without quotes.
-  void putEscapedBody(std::string_view s) { advance(writeEscapedBody(need(6 * s.size()), s)); }
-  void putEscaped(std::string_view s) {
-    put('"');
-    putEscapedBody(s);
-    put('"');
-  }
-  std::string take() {
-    buf_.resize(len_);
-    return std::move(buf_);
-  }
+// The pull response is the hot path of the read side: written through a
+// RawOut (sync/raw_out.hpp), each item reserving its worst case first, with
+// per-table fragments (`{"op":"put","key":"todos/`, `"title":`) built once
+// per call.
+using detail::RawOut;
 
- private:
-  // To `size` bytes, keeping the first len_ and leaving the rest
-  // uninitialized (every byte past len_ is written before it is read).
-  void grow(std::size_t size) {
-    buf_.resize_and_overwrite(size, [&](char*, std::size_t n) { return n; });
-  }
-  std::string buf_;
-  std::size_t len_ = 0;
-};
+// The characters of `s` escaped for a JSON string, without quotes.
+void putEscapedBody(RawOut& out, std::string_view s) { out.advance(writeEscapedBody(out.need(6 * s.size()), s)); }
+void putEscaped(RawOut& out, std::string_view s) {
+  out.put('"');
+  putEscapedBody(out, s);
+  out.put('"');
+}
 
 // Kinds written straight from the stored row (no formatting aside).
 bool plainKind(Kind k) noexcept {
@@ -1063,7 +1029,7 @@ std::string encodePullResponseJson(const PullResponseView& r) {
   out.put(",\"lastMutationIDChanges\":{");
   for (std::size_t i = 0; i < r.last_mutation_id_changes.size(); ++i) {
     if (i) out.put(',');
-    out.putEscaped(r.last_mutation_id_changes[i].first);
+    putEscaped(out, r.last_mutation_id_changes[i].first);
     out.put(':');
     out.putInt(r.last_mutation_id_changes[i].second);
   }
@@ -1099,10 +1065,10 @@ std::string encodePullResponseJson(const PullResponseView& r) {
     } else {
       // The key is one JSON string "<table>/<id>".
       out.put(op.op == PatchOpKind::Put ? "{\"op\":\"put\",\"key\":\"" : "{\"op\":\"del\",\"key\":\"");
-      out.putEscapedBody(op.table);
+      putEscapedBody(out, op.table);
       out.put('/');
     }
-    out.putEscapedBody(op.id);
+    putEscapedBody(out, op.id);
     out.put('"');
     if (op.op == PatchOpKind::Put) {
       if (!op.row) {
