@@ -87,6 +87,10 @@ std::string encodePullResponse(Encoding e, const PullResponse& r);
 // encodes straight out of its read transaction (no copy per row). Views
 // must stay valid for the call.
 struct PatchOpView {
+  PatchOpView() = default;
+  // Leaves `row` empty without zeroing its storage first (a pull fills
+  // thousands of these in place).
+  PatchOpView(PatchOpKind op, std::string_view table, std::string_view id) noexcept : op(op), table(table), id(id) {}
   PatchOpKind op = PatchOpKind::Put;
   std::string_view table;
   std::string_view id;

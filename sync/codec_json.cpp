@@ -1192,7 +1192,7 @@ std::string encodePullResponse(Encoding e, const PullResponse& r) {
   for (const auto& [client, id] : r.last_mutation_id_changes) v.last_mutation_id_changes.emplace_back(client, id);
   v.patch.reserve(r.patch.size());
   for (const PatchOp& op : r.patch) {
-    PatchOpView o{op.op, op.table, op.id, std::nullopt};
+    PatchOpView o(op.op, op.table, op.id);
     if (op.row) o.row = op.row->view();
     v.patch.push_back(o);
   }

@@ -22,10 +22,13 @@
 #include <thread>
 #include <unordered_map>
 
-#include <xxhash.h>
-
 #include "engine/keys.hpp"
 #include "engine/store.hpp"
+
+// After store.hpp (which includes it plainly): the pull's row index hashes
+// short ids, where the inlined functions save most of the call.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 #include "plasma/fbs/change_entry_generated.h"
 #include "query/eval.hpp"
 #include "sync/codec.hpp"
@@ -506,9 +509,10 @@ namespace {
 // One row of a pull page: the newest change-log entry of that row within the
 // page, viewed in place (valid while the read transaction is open).
 struct PageRow {
-  const fbs::ChangeEntry* entry;
   plasma::detail::BoundTable* table;
-  bool put;  // readable row image; else a del
+  std::string_view id;
+  std::string_view row;  // the row image of a put
+  bool put;              // readable row image; else a del
 };
 
 struct Page {
@@ -519,55 +523,70 @@ struct Page {
   bool full = false;  // null cookie: the page starts with `clear`
 };
 
-// Open-addressing index from (table, id) to a position in `entries`, so
-// that each row keeps only its newest entry. No allocation per entry.
+// One row entry of a page, in version order.
+struct PageEntry {
+  const fbs::ChangeEntry* entry;
+  std::uint32_t first;  // position of this row's first entry in the page: its `before` is the state at the cookie
+  bool superseded;      // a later entry of the page is for the same row
+};
+
+// Open-addressing index from (table, id) to a position in the page's
+// entries, so that each row keeps only its newest entry. Slots are 8 bytes
+// (the hash's upper half and the position), so a page of a few thousand
+// rows stays in L1/L2. No allocation per entry.
 class RowIndex {
  public:
   explicit RowIndex(std::size_t expected) { rehash(std::bit_ceil(std::max<std::size_t>(64, expected * 2))); }
 
   // Returns the slot's current value (or npos) and stores `value` there.
-  std::size_t exchange(std::string_view table, std::string_view id, std::size_t value,
-                       const std::vector<const fbs::ChangeEntry*>& entries) {
-    if ((used_ + 1) * 2 > slots_.size()) rehashFrom(entries);
-    // Tables are few: the id's hash, seeded by the table name's length and
-    // first byte, spreads well; equal hashes are told apart by comparing.
-    const std::uint64_t seed = (table.size() << 8) | (table.empty() ? 0u : static_cast<unsigned char>(table[0]));
-    const std::uint64_t h = XXH3_64bits_withSeed(id.data(), id.size(), seed);
+  std::uint32_t exchange(std::string_view table, std::string_view id, std::uint32_t value,
+                         const std::vector<PageEntry>& entries) {
+    if ((used_ + 1) * 2 > slots_.size()) grow(entries);
+    const std::uint64_t h = hash(table, id);
+    const auto tag = static_cast<std::uint32_t>(h >> 32);
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& slot = slots_[i];
-      if (slot.value == kEmpty) {
-        slot = Slot{h, value};
+      if (slot.value == kNpos) {
+        slot = Slot{tag, value};
         ++used_;
         return kNpos;
       }
-      if (slot.hash == h) {
-        const auto* e = entries[slot.value];
+      if (slot.tag == tag) {
+        const auto* e = entries[slot.value].entry;
         if (e->id()->string_view() == id && e->table()->string_view() == table) {
           return std::exchange(slot.value, value);
         }
       }
     }
   }
-  static constexpr std::size_t kNpos = ~std::size_t{0};
+  static constexpr std::uint32_t kNpos = ~std::uint32_t{0};
 
  private:
-  static constexpr std::size_t kEmpty = ~std::size_t{0};
   struct Slot {
-    std::uint64_t hash = 0;
-    std::size_t value = kEmpty;
+    std::uint32_t tag = 0;
+    std::uint32_t value = kNpos;
   };
+  // Tables are few: the id's hash, seeded by the table name's length and
+  // first byte, spreads well; equal tags are told apart by comparing.
+  static std::uint64_t hash(std::string_view table, std::string_view id) noexcept {
+    const std::uint64_t seed = (table.size() << 8) | (table.empty() ? 0u : static_cast<unsigned char>(table[0]));
+    return XXH3_64bits_withSeed(id.data(), id.size(), seed);
+  }
   void rehash(std::size_t n) {
     slots_.assign(n, Slot{});
     mask_ = n - 1;
     used_ = 0;
   }
-  void rehashFrom(const std::vector<const fbs::ChangeEntry*>&) {
+  // Doubles the table, re-placing each slot by hashing its entry again
+  // (a slot keeps only the upper half of the hash).
+  void grow(const std::vector<PageEntry>& entries) {
     std::vector<Slot> old = std::move(slots_);
     rehash(old.size() * 2);
     for (const Slot& s : old) {
-      if (s.value == kEmpty) continue;
-      for (std::size_t i = s.hash & mask_;; i = (i + 1) & mask_) {
-        if (slots_[i].value == kEmpty) {
+      if (s.value == kNpos) continue;
+      const auto* e = entries[s.value].entry;
+      for (std::size_t i = hash(e->table()->string_view(), e->id()->string_view()) & mask_;; i = (i + 1) & mask_) {
+        if (slots_[i].value == kNpos) {
           slots_[i] = s;
           ++used_;
           break;
@@ -593,14 +612,8 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   }
   page.full = !req.cookie.has_value();
   const std::size_t expected = static_cast<std::size_t>(std::min<std::uint64_t>(head - cookie, 1u << 16));
-  std::vector<const fbs::ChangeEntry*> entries;  // every row entry of the page, in version order
+  std::vector<PageEntry> entries;  // every row entry of the page, in version order
   entries.reserve(expected);
-  std::vector<bool> superseded;
-  superseded.reserve(expected);
-  // For each entry, the position of its row's first entry in the page: the
-  // one whose `before` tells the row's state at the cookie.
-  std::vector<std::uint32_t> first_of;
-  first_of.reserve(expected);
   RowIndex index(expected);
   std::size_t bytes = 0;
   std::uint64_t end = cookie;
@@ -646,16 +659,19 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
     if (e->table() == nullptr || e->id() == nullptr) {
       throw SyncError(SyncErrorKind::Internal, "change log: entry " + std::to_string(version) + " has no table or id");
     }
-    const std::size_t previous =
-        index.exchange(e->table()->string_view(), e->id()->string_view(), entries.size(), entries);
-    if (previous != RowIndex::kNpos) {
-      superseded[previous] = true;
-      const auto* old = entries[previous];
-      bytes -= (old->row() ? old->row()->size() : 0) + old->table()->size() + old->id()->size();
+    if (entries.size() >= RowIndex::kNpos) {
+      throw SyncError(SyncErrorKind::Internal, "pull: a page of more than 2^32 rows");
     }
-    first_of.push_back(previous == RowIndex::kNpos ? static_cast<std::uint32_t>(entries.size()) : first_of[previous]);
-    entries.push_back(e);
-    superseded.push_back(false);
+    const auto position = static_cast<std::uint32_t>(entries.size());
+    const std::uint32_t previous = index.exchange(e->table()->string_view(), e->id()->string_view(), position, entries);
+    std::uint32_t first = position;
+    if (previous != RowIndex::kNpos) {
+      PageEntry& old = entries[previous];
+      old.superseded = true;
+      first = old.first;
+      bytes -= (old.entry->row() ? old.entry->row()->size() : 0) + old.entry->table()->size() + old.entry->id()->size();
+    }
+    entries.push_back(PageEntry{e, first, false});
     bytes += (e->row() ? e->row()->size() : 0) + e->table()->size() + e->id()->size();
     const bool admin = e->client_id() == nullptr || e->client_id()->size() == 0;
     if ((admin && bytes >= o.max_pull_bytes) || bytes >= 2 * o.max_pull_bytes) over_budget = true;
@@ -707,9 +723,9 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   plasma::detail::BoundTable* last_table = nullptr;
   std::string_view last_name;
   page.rows.reserve(entries.size());
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (superseded[i]) continue;
-    const auto* e = entries[i];
+  for (const PageEntry& pe : entries) {
+    if (pe.superseded) continue;
+    const auto* e = pe.entry;
     const std::string_view name = e->table()->string_view();
     plasma::detail::BoundTable* t = (last_table != nullptr && name == last_name) ? last_table : impl.tableByName(name);
     if (t == nullptr) throw SyncError(SyncErrorKind::Internal, "change log names unknown table '" + std::string(name) + "'");
@@ -721,9 +737,11 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
     }
     if (!put) {
       if (page.full) continue;  // after `clear`, a delete says nothing
-      if (!heldAtCookie(t, entries[first_of[i]])) continue;  // the caller never had it: nothing to delete
+      if (!heldAtCookie(t, entries[pe.first].entry)) continue;  // the caller never had it: nothing to delete
     }
-    page.rows.push_back(PageRow{e, t, put});
+    const std::string_view row =
+        put ? std::string_view(reinterpret_cast<const char*>(e->row()->data()), e->row()->size()) : std::string_view();
+    page.rows.push_back(PageRow{t, e->id()->string_view(), row, put});
   }
   return page;
 }
@@ -759,19 +777,13 @@ std::string SyncServer::pullEncoded(const PullRequest& req, const std::any& ctx,
     view.more = page.more;
     view.last_mutation_id_changes = page.last_mutation_ids;
     view.patch.reserve(page.rows.size() + 1);
-    if (page.full) view.patch.push_back(PatchOpView{PatchOpKind::Clear, {}, {}, std::nullopt});
+    if (page.full) view.patch.emplace_back(PatchOpKind::Clear, std::string_view(), std::string_view());
     for (const PageRow& row : page.rows) {
-      // Filled in place: a PatchOpView built aside and copied in cost more
-      // than the rest of this loop.
-      PatchOpView& op = view.patch.emplace_back();
-      op.op = row.put ? PatchOpKind::Put : PatchOpKind::Del;
-      op.table = row.table->spec->name;
-      op.id = row.entry->id()->string_view();
-      if (row.put) {
-        op.row.emplace(db.view(*row.table, op.id,
-                               std::string_view(reinterpret_cast<const char*>(row.entry->row()->data()),
-                                                row.entry->row()->size())));
-      }
+      // Built in place: a PatchOpView built aside and copied in, or one
+      // value-initialized first, costs more than the rest of this loop.
+      PatchOpView& op = view.patch.emplace_back(row.put ? PatchOpKind::Put : PatchOpKind::Del,
+                                                std::string_view(row.table->spec->name), row.id);
+      if (row.put) op.row.emplace(db.view(*row.table, row.id, row.row));
     }
     return encodePullResponse(encoding, view);
   });
@@ -789,11 +801,8 @@ PullResponse SyncServer::pull(const PullRequest& req, const std::any& ctx, std::
       PatchOp op;
       op.op = row.put ? PatchOpKind::Put : PatchOpKind::Del;
       op.table = row.table->spec->name;
-      op.id = row.entry->id()->str();
-      if (row.put) {
-        op.row.emplace(row.table->layout, op.id,
-                       std::string(reinterpret_cast<const char*>(row.entry->row()->data()), row.entry->row()->size()));
-      }
+      op.id = std::string(row.id);
+      if (row.put) op.row.emplace(row.table->layout, op.id, std::string(row.row));
       resp.patch.push_back(std::move(op));
     }
     return resp;
