@@ -301,6 +301,47 @@ TEST_CASE("sync: large pulls come in pages that end at mutation boundaries", "[s
   CHECK(*cookie == fx.db.headVersion());
 }
 
+// The pull keeps each row's newest entry through a hash index sized for at
+// most 65,536 rows; a page with more rows grows it while it scans, and the
+// rows written before the growth must still be found when they change again.
+TEST_CASE("sync: a page of more rows than the row index starts with keeps each row once", "[sync][pull]") {
+  Fixture fx(SyncOptions{.max_pull_bytes = std::size_t{1} << 30});
+  constexpr int kRows = 70'000;
+  constexpr int kRewritten = 300;
+  auto idOf = [](int i) { return "row-" + std::to_string(i); };
+  for (int from = 0; from < kRows; from += 10'000) {
+    fx.db.write([&](Tx& tx) {
+      for (int i = from; i < from + 10'000; ++i) {
+        (void)tx.insert(todo::todos).values({{todo::todos.id, idOf(i)},
+                                             {todo::todos.title, std::string("first")},
+                                             {todo::todos.updatedAt, std::int64_t{1}},
+                                             {todo::todos.owner, std::string("u")}});
+      }
+    });
+  }
+  // Rewritten after the index has grown: their first entries sit before it.
+  fx.db.write([&](Tx& tx) {
+    for (int i = 0; i < kRewritten; ++i) {
+      (void)tx.update(todo::todos).set({{todo::todos.title, std::string("second")}}).where(eq(todo::todos.id, idOf(i)));
+    }
+  });
+  const auto page = fx.server.pull(pullOf("g", std::nullopt), as("u"));
+  CHECK_FALSE(page.more);
+  CHECK(page.cookie == fx.db.headVersion());
+  REQUIRE(page.patch.size() == kRows + 1);
+  CHECK(page.patch[0].op == PatchOpKind::Clear);
+  std::map<std::string, std::string> state;
+  applyPatch(state, page);
+  REQUIRE(state.size() == static_cast<std::size_t>(kRows));
+  for (int i = 0; i < kRows; i += 97) {
+    INFO(idOf(i));
+    const auto it = state.find("todos/" + idOf(i));
+    REQUIRE(it != state.end());
+    CHECK(it->second == (i < kRewritten ? "second" : "first"));
+  }
+  for (int i = 0; i < kRewritten; ++i) CHECK(state.at("todos/" + idOf(i)) == "second");
+}
+
 TEST_CASE("sync: concurrent pushes are group-committed, each applied exactly once", "[sync][push][group]") {
   // Synced commits make each commit slow enough that pushes queue behind it.
   OpenOptions durable = plasma_test::fastOptions();
