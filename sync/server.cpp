@@ -21,6 +21,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 
 #include "engine/keys.hpp"
 #include "engine/store.hpp"
@@ -466,25 +467,37 @@ void SyncServer::pushAsync(PushRequest request, std::any ctx, PushCallback done,
 }
 
 PushResponse SyncServer::push(PushRequest request, std::any ctx, std::string owner) {
-  std::promise<PushResponse> promise;
+  // The answer crosses from the writer thread as plain values, and the
+  // caller throws its own SyncError. Handing over the exception object (or
+  // a copy: std::runtime_error shares its message buffer between copies)
+  // would leave the writer thread holding references that it drops after
+  // the caller has woken, which ThreadSanitizer cannot tell from a race.
+  struct Failure {
+    SyncErrorKind kind;
+    std::string message;
+    std::string version_type;
+  };
+  using Outcome = std::variant<PushResponse, Failure, std::exception_ptr>;
+  std::promise<Outcome> promise;
   auto future = promise.get_future();
   pushAsync(std::move(request), std::move(ctx), [&promise](PushResponse* r, std::exception_ptr e) {
-    if (e) {
-      // Hand the caller its own copy of a SyncError: the writer thread keeps
-      // (and releases) the original, so no exception object is shared
-      // between threads.
-      try {
-        std::rethrow_exception(e);
-      } catch (const SyncError& se) {
-        promise.set_exception(std::make_exception_ptr(SyncError(se.kind(), se.what(), se.versionType())));
-      } catch (...) {
-        promise.set_exception(e);
-      }
-    } else {
-      promise.set_value(std::move(*r));
+    if (!e) {
+      promise.set_value(Outcome(std::in_place_index<0>, std::move(*r)));
+      return;
+    }
+    try {
+      std::rethrow_exception(e);
+    } catch (const SyncError& se) {
+      promise.set_value(Outcome(std::in_place_index<1>, Failure{se.kind(), std::string(se.what()),
+                                                                std::string(se.versionType())}));
+    } catch (...) {
+      promise.set_value(Outcome(std::in_place_index<2>, e));  // not one the server raises
     }
   }, std::move(owner));
-  return future.get();
+  Outcome outcome = future.get();
+  if (auto* f = std::get_if<Failure>(&outcome)) throw SyncError(f->kind, std::move(f->message), std::move(f->version_type));
+  if (auto* other = std::get_if<std::exception_ptr>(&outcome)) std::rethrow_exception(*other);
+  return std::move(std::get<PushResponse>(outcome));
 }
 
 std::int64_t SyncServer::lastMutationID(std::string_view group, std::string_view client) const {
