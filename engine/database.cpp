@@ -334,17 +334,25 @@ void DatabaseImpl::checkpoint() {
     next.copyFrom(log_, mark, upto);
     copied = upto;
   }
+  // Synced now, so that the sync in step 4 has only the last few records to
+  // write (under load: 0.2-1.5 ms there instead of 1.3-3 ms).
+  next.sync();
   // 4. Between two commits again: the few records appended meanwhile, then
   //    the new log replaces the old one. Only this part holds the writers.
+  wal::LogFile retired;
   {
     lmdb::Txn barrier = lmdb::Txn::beginWrite(env);
     std::lock_guard lock(log_mu_);
     if (log_) next.copyFrom(log_, copied, log_.end());
     next.publish(dir);
-    log_ = std::move(next);
+    retired = std::exchange(log_, std::move(next));
     log_start_.store(records_at, std::memory_order_relaxed);
     log_end_.store(log_.end(), std::memory_order_relaxed);
   }
+  // The old log is closed after the writers resume: its name is gone, so
+  // closing its last descriptor frees the file, and for a log of tens of
+  // MiB that took 7-20 ms under load, which every commit used to wait for.
+  retired = wal::LogFile();
   pinned_ = std::move(snapshot);  // and the previous checkpoint's pages may be reused
   {
     MDB_envinfo info{};
