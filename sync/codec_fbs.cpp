@@ -341,52 +341,36 @@ class FbsOut {
     out_.advance(base + str(base, at, s));
     return at;
   }
-  // A PatchOp put (table name left to link), its id and its row, in one
-  // reservation; `slot` is its element of the patch vector. Returns the
-  // table's start. Layout as in vt_put: table @4, id @8, row @12, op @16.
-  std::size_t putOp(std::size_t vtable, std::size_t slot, std::string_view id, std::span<const std::uint8_t> row) {
+  // A PatchOp put or del (its table name left to link), its id and, for a
+  // put, its row, in one reservation; `slot` is its element of the patch
+  // vector. Returns the table's start. Layouts as in vt_put (table @4, id @8,
+  // row @12, op @16) and vt_del (table @4, id @8, op @12).
+  std::size_t patchOp(std::size_t vtable, std::size_t slot, wire::PatchOpKind kind, std::string_view id,
+                      const std::span<const std::uint8_t>* row) {
     align(4);
     const std::size_t t = pos();
-    char* const base = out_.need(17 + 3 + 5 + id.size() + 3 + 7 + 4 + row.size()) - t;
+    const std::size_t offsets = row != nullptr ? 12 : 8;  // table, id[, row]
+    char* const base = out_.need(4 + offsets + 1 + 3 + 5 + id.size() + (row != nullptr ? 3 + 7 + 4 + row->size() : 0)) - t;
     std::size_t p = t;
     put32(base, p, static_cast<std::uint32_t>(t - vtable));  // soffset
-    std::memset(base + p, 0, 12);  // table (linked later), id, row
-    p += 12;
-    base[p++] = static_cast<char>(wire::PatchOpKind::Put);
+    std::memset(base + p, 0, offsets);
+    p += offsets;
+    base[p++] = static_cast<char>(kind);
     p = pad(base, p, 4, 0);
     link32(base, t + 8, p);
     p = str(base, p, id);
-    p = pad(base, p, 8, 4);
-    link32(base, t + 12, p);
-    put32(base, p, static_cast<std::uint32_t>(row.size()));
-    std::memcpy(base + p, row.data(), row.size());
-    p += row.size();
+    if (row != nullptr) {
+      p = pad(base, p, 8, 4);
+      link32(base, t + 12, p);
+      put32(base, p, static_cast<std::uint32_t>(row->size()));
+      std::memcpy(base + p, row->data(), row->size());
+      p += row->size();
+    }
     link32(base, slot, t);
     out_.advance(base + p);
     return t;
   }
-  // A PatchOp del: table @4, id @8, op @12.
-  std::size_t delOp(std::size_t vtable, std::size_t slot, std::string_view id) {
-    align(4);
-    const std::size_t t = pos();
-    char* const base = out_.need(13 + 3 + 5 + id.size()) - t;
-    std::size_t p = t;
-    put32(base, p, static_cast<std::uint32_t>(t - vtable));
-    std::memset(base + p, 0, 8);
-    p += 8;
-    base[p++] = static_cast<char>(wire::PatchOpKind::Del);
-    p = pad(base, p, 4, 0);
-    link32(base, t + 8, p);
-    p = str(base, p, id);
-    link32(base, slot, t);
-    out_.advance(base + p);
-    return t;
-  }
-  void raw(std::string_view s) {
-    char* p = out_.need(s.size());
-    std::memcpy(p, s.data(), s.size());
-    out_.advance(p + s.size());
-  }
+  void raw(std::string_view s) { out_.put(s); }
   std::string take() { return out_.take(); }
 
  private:
@@ -513,8 +497,9 @@ std::string encodePullResponseFbs(const PullResponseView& r) {
     if (put && !op.row) {
       throw SyncError(SyncErrorKind::Internal, "pull: patch[" + std::to_string(i) + "] is a put without a row");
     }
-    const std::size_t t = put ? o.putOp(vt_put, ops + i * kU, op.id, op.row->bytes())
-                              : o.delOp(vt_del, ops + i * kU, op.id);
+    const auto row = put ? op.row->bytes() : std::span<const std::uint8_t>();
+    const std::size_t t = o.patchOp(put ? vt_put : vt_del, ops + i * kU,
+                                    put ? wire::PatchOpKind::Put : wire::PatchOpKind::Del, op.id, put ? &row : nullptr);
     // Runs of ops name one table, mostly through the same string_view.
     if (names.empty() || names[last].data() != op.table.data() || names[last].size() != op.table.size()) {
       last = static_cast<std::size_t>(std::find(names.begin(), names.end(), op.table) - names.begin());
