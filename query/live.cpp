@@ -70,11 +70,17 @@ std::string encodeValues(const std::vector<Value>& values) {
   return key;
 }
 
-// An output row and its identity (for deltas).
+// An output row and its identity (for deltas). Immutable and shared: a
+// maintainer hands out the same object again for a row that did not change,
+// so publishing a commit compares pointers and reads (and copies) only the
+// rows that changed — a live query's rows are mostly cold in the cache when
+// one commit among many reaches it.
 struct OutRow {
   std::string identity;
   ResultRow row;
 };
+using OutRowPtr = std::shared_ptr<const OutRow>;
+using OutRows = std::vector<OutRowPtr>;
 
 int compareKeys(const std::vector<Value>& a, const std::vector<Value>& b, const std::vector<OrderTerm>& order) {
   for (std::size_t i = 0; i < order.size(); ++i) {
@@ -94,7 +100,7 @@ class Maintainer {
   // `snapshot` (the state at that commit) may be null when it could not be
   // taken; maintainers that need it then throw, and the hub recomputes.
   virtual bool apply(const CommitEvent& event, TxnState* snapshot) = 0;
-  virtual std::vector<OutRow> output() const = 0;
+  virtual OutRows output() const = 0;
   virtual std::size_t memoryBytes() const = 0;
 };
 
@@ -152,29 +158,32 @@ class SelectMaintainer final : public Maintainer {
     return touched;
   }
 
-  std::vector<OutRow> output() const override {
-    std::vector<OutRow> out;
+  OutRows output() const override {
+    OutRows out;
     std::int64_t rank = 0;
     const std::int64_t end = plan_->limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_->offset + plan_->limit;
     for (const Entry* e : ordered_) {
       if (rank >= end) break;
       if (rank++ < plan_->offset) continue;
-      out.push_back(OutRow{e->id, ResultRow(plan_->shape, e->values)});
+      out.push_back(e->out);
     }
     return out;
   }
 
   std::size_t memoryBytes() const override {
     std::size_t n = 0;
-    for (const auto& [id, e] : by_id_) n += sizeof(Entry) + id.capacity() * 2 + valuesBytes(e->keys) + valuesBytes(e->values) + 64;
+    for (const auto& [id, e] : by_id_) {
+      n += sizeof(Entry) + e->id.capacity() + valuesBytes(e->keys) + 64;
+      n += sizeof(OutRow) + e->out->identity.capacity() + valuesBytes(e->out->row.values()) + 32;
+    }
     return n;
   }
 
  private:
   struct Entry {
     std::string id;
-    std::vector<Value> keys;    // order terms
-    std::vector<Value> values;  // projection
+    std::vector<Value> keys;  // order terms
+    OutRowPtr out;            // the output row (projection), built once when the row enters the set
   };
   struct Cmp {
     const SelectMaintainer* self;
@@ -281,7 +290,10 @@ class SelectMaintainer final : public Maintainer {
     auto e = std::make_unique<Entry>();
     e->id = std::string(row.id());
     for (const auto& o : plan_->order) e->keys.push_back(query::evalValue(o.expr, src));
-    for (const auto& p : plan_->projection) e->values.push_back(query::evalValue(p.expr, src));
+    std::vector<Value> values;
+    values.reserve(plan_->projection.size());
+    for (const auto& p : plan_->projection) values.push_back(query::evalValue(p.expr, src));
+    e->out = std::make_shared<const OutRow>(OutRow{e->id, ResultRow(plan_->shape, std::move(values))});
     if (auto old = by_id_.find(e->id); old != by_id_.end()) {  // never two entries for one id
       ordered_.erase(old->second.get());
       by_id_.erase(old);
@@ -292,7 +304,7 @@ class SelectMaintainer final : public Maintainer {
 
   std::shared_ptr<const QueryPlan> plan_;
   std::set<const Entry*, Cmp> ordered_;
-  std::unordered_map<std::string, std::unique_ptr<Entry>> by_id_;
+  std::unordered_map<std::string_view, std::unique_ptr<Entry>> by_id_;  // keys view their entry's id
   std::optional<Entry> bound_;
 };
 
@@ -318,7 +330,7 @@ class AggregateMaintainer final : public Maintainer {
     return touched;
   }
 
-  std::vector<OutRow> output() const override {
+  OutRows output() const override {
     struct Keyed {
       std::vector<Value> keys;
       OutRow row;
@@ -343,10 +355,10 @@ class AggregateMaintainer final : public Maintainer {
       const int c = compareKeys(a.keys, b.keys, plan_->order);
       return c != 0 ? c < 0 : a.row.identity < b.row.identity;
     });
-    std::vector<OutRow> out;
+    OutRows out;
     const std::int64_t end = plan_->limit < 0 ? std::numeric_limits<std::int64_t>::max() : plan_->offset + plan_->limit;
     for (std::int64_t i = plan_->offset; i < static_cast<std::int64_t>(rows.size()) && i < end; ++i) {
-      out.push_back(std::move(rows[static_cast<std::size_t>(i)].row));
+      out.push_back(std::make_shared<const OutRow>(std::move(rows[static_cast<std::size_t>(i)].row)));
     }
     return out;
   }
@@ -501,10 +513,10 @@ class RerunMaintainer final : public Maintainer {
     run(*snapshot);
     return true;
   }
-  std::vector<OutRow> output() const override { return rows_; }
+  OutRows output() const override { return rows_; }
   std::size_t memoryBytes() const override {
     std::size_t n = 0;
-    for (const auto& r : rows_) n += r.identity.capacity() + valuesBytes(r.row.values()) + 64;
+    for (const auto& r : rows_) n += r->identity.capacity() + valuesBytes(r->row.values()) + 64;
     return n;
   }
 
@@ -516,29 +528,50 @@ class RerunMaintainer final : public Maintainer {
     executeProjected(*plan_, snapshot, kNoParams, [&](std::vector<Value>&& values) {
       std::string id = encodeValues(values);
       id += "#" + std::to_string(seen[id]++);  // duplicates are distinct rows
-      rows_.push_back(OutRow{std::move(id), ResultRow(plan_->shape, std::move(values))});
+      rows_.push_back(std::make_shared<const OutRow>(OutRow{std::move(id), ResultRow(plan_->shape, std::move(values))}));
       return true;
     });
   }
   std::shared_ptr<const QueryPlan> plan_;
-  std::vector<OutRow> rows_;
+  OutRows rows_;
 };
 
-LiveDelta diff(const std::vector<OutRow>& before, const std::vector<OutRow>& after) {
+// The change from `before` to `after`, by identity: added and changed rows
+// in `after`'s order, removed ones in `before`'s. A row object present in
+// both is unchanged without being read; only the others are matched by
+// identity and compared.
+LiveDelta diff(const OutRows& before, const OutRows& after) {
   LiveDelta d;
-  std::unordered_map<std::string_view, const OutRow*> old;
-  for (const auto& r : before) old.emplace(r.identity, &r);
+  std::vector<std::pair<const OutRow*, std::size_t>> by_ptr;  // before's rows, sorted by address
+  by_ptr.reserve(before.size());
+  for (std::size_t i = 0; i < before.size(); ++i) by_ptr.emplace_back(before[i].get(), i);
+  std::sort(by_ptr.begin(), by_ptr.end());
+  std::vector<bool> same(before.size(), false);
+  std::vector<const OutRow*> fresh;  // after's rows that are not one of before's objects
   for (const auto& r : after) {
-    auto it = old.find(r.identity);
+    auto it = std::lower_bound(by_ptr.begin(), by_ptr.end(), std::pair<const OutRow*, std::size_t>(r.get(), 0));
+    if (it != by_ptr.end() && it->first == r.get()) {
+      same[it->second] = true;
+    } else {
+      fresh.push_back(r.get());
+    }
+  }
+  if (fresh.empty() && std::find(same.begin(), same.end(), false) == same.end()) return d;
+  std::unordered_map<std::string_view, const OutRow*> old;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    if (!same[i]) old.emplace(before[i]->identity, before[i].get());
+  }
+  for (const OutRow* r : fresh) {
+    auto it = old.find(r->identity);
     if (it == old.end()) {
-      d.added.push_back(r.row);
+      d.added.push_back(r->row);
       continue;
     }
-    if (!(it->second->row == r.row)) d.changed.emplace_back(it->second->row, r.row);
+    if (!(it->second->row == r->row)) d.changed.emplace_back(it->second->row, r->row);
     old.erase(it);
   }
-  for (const auto& r : before) {
-    if (old.contains(r.identity)) d.removed.push_back(r.row);
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    if (!same[i] && old.contains(before[i]->identity)) d.removed.push_back(before[i]->row);
   }
   return d;
 }
@@ -637,7 +670,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     subs_.clear();
   }
 
-  std::vector<OutRow> current() const {
+  OutRows current() const {
     std::lock_guard lock(mu_);
     return output_;
   }
@@ -670,7 +703,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
   std::vector<ResultRow> rows() const {
     std::vector<ResultRow> out;
-    for (auto& r : current()) out.push_back(std::move(r.row));
+    for (const auto& r : current()) out.push_back(r->row);
     return out;
   }
 
@@ -740,23 +773,23 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
     return subs_.contains(id);
   }
 
-  static std::vector<ResultRow> plain(const std::vector<OutRow>& rows) {
+  static std::vector<ResultRow> plain(const OutRows& rows) {
     std::vector<ResultRow> out;
     out.reserve(rows.size());
-    for (const auto& r : rows) out.push_back(r.row);
+    for (const auto& r : rows) out.push_back(r->row);
     return out;
   }
 
-  static bool sameOrder(const std::vector<OutRow>& a, const std::vector<OutRow>& b) {
+  static bool sameOrder(const OutRows& a, const OutRows& b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
-      if (a[i].identity != b[i].identity) return false;
+      if (a[i] != b[i] && a[i]->identity != b[i]->identity) return false;
     }
     return true;
   }
 
   void publish(std::uint64_t sequence, const std::string& error, bool initial) {
-    std::vector<OutRow> after;
+    OutRows after;
     try {
       after = maintainer_->output();
     } catch (const std::exception& e) {  // e.g. a sum past 64 bits: keep the last good result
@@ -790,7 +823,9 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
       measured_rows_ = rows_now;
     }
     if (subs.empty()) return;
-    auto rows = std::make_shared<const std::vector<ResultRow>>(plain(output_));
+    // The whole result only for subscribers that take rows.
+    const bool want_rows = std::any_of(subs.begin(), subs.end(), [](const auto& s) { return s.second.rows != nullptr; });
+    auto rows = want_rows ? std::make_shared<const std::vector<ResultRow>>(plain(output_)) : nullptr;
     auto shared_delta = std::make_shared<const LiveDelta>(std::move(delta));
     auto run = [self = shared_from_this(), subs = std::move(subs), rows, shared_delta, reordered] {
       std::lock_guard deliver(self->deliver_mu_);
@@ -812,7 +847,12 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
 
   std::size_t outputBytes() const {
     std::size_t n = 0;
-    for (const auto& r : output_) n += r.identity.capacity() + valuesBytes(r.row.values()) + 64;
+    for (const auto& r : output_) {
+      n += sizeof(OutRowPtr);
+      // A row the maintainer also holds is counted there (select, re-run);
+      // an aggregate's output rows are held by the result alone.
+      if (r.use_count() == 1) n += sizeof(OutRow) + r->identity.capacity() + valuesBytes(r->row.values()) + 32;
+    }
     return n;
   }
 
@@ -831,7 +871,7 @@ class LiveState : public std::enable_shared_from_this<LiveState> {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   bool ready_ = false;
-  std::vector<OutRow> output_;
+  OutRows output_;
   std::string last_error_;
   std::map<std::uint64_t, Sub> subs_;
   std::uint64_t next_sub_ = 1;
