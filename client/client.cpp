@@ -22,6 +22,7 @@
 
 #include <boost/json.hpp>
 
+#include "engine/json_parse.hpp"
 #include "engine/store.hpp"
 #include "net/http_client.hpp"
 #include "plasma/operators.hpp"
@@ -529,7 +530,7 @@ struct Client::Impl {
   // (locally: its writes are undone, the mutation stays pending — the
   // server decides).
   bool runPending(Tx& tx, const PendingMutation& m, bool rethrow) {
-    const json::value args = json::parse(m.args);
+    const json::value args = parseJsonExact(m.args);
     auto changes = captureScope(tx, [&] {
       auto body = [&](Tx& inner) {
         inner.setContext(WriteContext{group_id, m.client, m.mid});
@@ -739,7 +740,7 @@ struct Client::Impl {
     req.client_group_id = group_id;
     req.schema_version = schema_version;
     for (const auto& m : pending) {
-      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, json::parse(m.args), static_cast<double>(m.ts)});
+      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, parseJsonExact(m.args), static_cast<double>(m.ts)});
     }
     try {
       const std::string body = exchange("push", sync::encodePushRequest(o.encoding, req));
@@ -933,7 +934,7 @@ struct Client::Impl {
       const Table* t = userTable(e.table);
       if (t == nullptr) continue;
       if (e.existed) {
-        putRow(tx, *t, e.id, json::parse(e.before).as_object());
+        putRow(tx, *t, e.id, parseJsonExact(e.before).as_object());
       } else {
         deleteRow(tx, *t, e.id);
       }
@@ -1233,7 +1234,7 @@ struct Client::Impl {
   void handleSocketMessage(const std::string& text) {
     json::value v;
     try {
-      v = json::parse(text);
+      v = parseJsonExact(text);
     } catch (const std::exception&) {
       return;  // not ours to judge: the node speaks JSON
     }

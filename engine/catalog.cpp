@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <flatbuffers/flatbuffers.h>
 
+#include "engine/json_parse.hpp"
 #include "plasma/error.hpp"
 #include "plasma/fbs/catalog_generated.h"
 
@@ -54,7 +55,7 @@ std::string valueToJson(const Value& v) {
 }
 
 Value valueFromJson(std::string_view text) {
-  const json::array a = json::parse(text).as_array();
+  const json::array a = parseJsonExact(text).as_array();
   const auto kind = static_cast<Kind>(a.at(0).as_int64());
   const json::value& p = a.at(1);
   switch (kind) {

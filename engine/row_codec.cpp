@@ -7,6 +7,7 @@
 #include <flatbuffers/flatbuffers.h>
 #include <sodium.h>
 
+#include "engine/json_parse.hpp"
 #include "plasma/error.hpp"
 
 namespace plasma::detail {
@@ -322,7 +323,7 @@ boost::json::value valueToJson(const Value& v) {
     case Kind::Text: return boost::json::string(v.asText());
     case Kind::Json: {
       boost::system::error_code ec;
-      auto parsed = boost::json::parse(v.asJson(), ec);
+      auto parsed = parseJsonExact(v.asJson(), ec);
       return ec ? boost::json::value(boost::json::string(v.asJson())) : parsed;
     }
     case Kind::Blob: {

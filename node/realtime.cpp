@@ -16,6 +16,7 @@
 #include "plasma/commit.hpp"
 #include "query/eval.hpp"
 #include "query/filter.hpp"
+#include "engine/json_parse.hpp"
 #include "sync/codec.hpp"
 
 namespace plasma::node {
@@ -399,7 +400,7 @@ struct Realtime::Impl {
       return;
     }
     boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(message, ec);
+    boost::json::value v = parseJsonExact(message, ec);
     if (ec) {
       closeSocket(conn, kCloseInvalidPayload, "invalid JSON: " + ec.message(), "invalid_json");
       return;

@@ -24,6 +24,7 @@
 
 #include <boost/json.hpp>
 
+#include "engine/json_parse.hpp"
 #include "sync/codec.hpp"
 #include "sync/raw_out.hpp"
 
@@ -175,7 +176,7 @@ json::value parseJsonText(const Where& w, std::string_view field, std::string_vi
   json::error_code ec;
   json::parse_options opts;
   opts.max_depth = 64;
-  json::value v = json::parse(text, ec, {}, opts);
+  json::value v = parseJsonExact(text, ec, {}, opts);
   if (ec) badRequest(w.field(field) + " is not valid JSON: " + ec.message());
   requireFiniteNumbers(w, field, v);
   return v;
@@ -364,7 +365,7 @@ class Parsed {
     json::error_code ec;
     json::parse_options opts;
     opts.max_depth = 64;  // args and userInfo may nest; row values too
-    value_ = json::parse(body, ec, json::storage_ptr(&mr_), opts);
+    value_ = parseJsonExact(body, ec, json::storage_ptr(&mr_), opts);
     if (ec) badRequest(std::string(message) + ": body is not valid JSON: " + ec.message());
   }
   const json::value& value() const noexcept { return value_; }
@@ -533,7 +534,7 @@ PushRequest decodePushJson(std::string_view body) {
   json::error_code ec;
   json::parse_options opts;
   opts.max_depth = 64;
-  json::value tree = json::parse(body, ec, arena, opts);
+  json::value tree = parseJsonExact(body, ec, arena, opts);
   if (ec) badRequest("push: body is not valid JSON: " + ec.message());
 
   const Where w{"push"};

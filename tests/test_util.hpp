@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -216,6 +217,14 @@ inline std::string renderState(const DbState& s) {
     for (const auto& [id, vals] : rows) o << "\n    " << id << " " << renderRow(vals);
   }
   return o.str();
+}
+
+// The shortest text that reads back as exactly `d` (what JavaScript and
+// Boost.JSON's serializer write).
+inline std::string shortestDouble(double d) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, r.ptr);
 }
 
 inline std::string str(std::span<const std::uint8_t> b) {
