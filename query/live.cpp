@@ -173,7 +173,7 @@ class SelectMaintainer final : public Maintainer {
   std::size_t memoryBytes() const override {
     std::size_t n = 0;
     for (const auto& [id, e] : by_id_) {
-      n += sizeof(Entry) + e->id.capacity() + valuesBytes(e->keys) + 64;
+      n += sizeof(Entry) + valuesBytes(e->keys) + 64;
       n += sizeof(OutRow) + e->out->identity.capacity() + valuesBytes(e->out->row.values()) + 32;
     }
     return n;
@@ -181,16 +181,23 @@ class SelectMaintainer final : public Maintainer {
 
  private:
   struct Entry {
-    std::string id;
     std::vector<Value> keys;  // order terms
     OutRowPtr out;            // the output row (projection), built once when the row enters the set
+    const std::string& id() const noexcept { return out->identity; }  // the row's id
   };
+  // Where a row sorts: its order keys, ties in id order.
+  struct Position {
+    std::vector<Value> keys;
+    std::string id;
+  };
+  bool sortsBefore(const std::vector<Value>& a_keys, std::string_view a_id, const std::vector<Value>& b_keys,
+                   std::string_view b_id) const {
+    const int c = compareKeys(a_keys, b_keys, plan_->order);
+    return c != 0 ? c < 0 : a_id < b_id;
+  }
   struct Cmp {
     const SelectMaintainer* self;
-    bool operator()(const Entry* a, const Entry* b) const {
-      const int c = compareKeys(a->keys, b->keys, self->plan_->order);
-      return c != 0 ? c < 0 : a->id < b->id;  // ties: id order
-    }
+    bool operator()(const Entry* a, const Entry* b) const { return self->sortsBefore(a->keys, a->id(), b->keys, b->id()); }
   };
 
   // Every matching row of the table (unlimited queries, and the fallback).
@@ -227,15 +234,10 @@ class SelectMaintainer final : public Maintainer {
     // are ordered by id here, not by the executor): drop that tie group, so the
     // set is again every matching row up to its last entry.
     const std::vector<Value> cut = (*std::prev(ordered_.end()))->keys;
-    while (!ordered_.empty() && compareKeys((*std::prev(ordered_.end()))->keys, cut, plan_->order) == 0) {
-      auto last = std::prev(ordered_.end());
-      const std::string id = (*last)->id;
-      ordered_.erase(last);
-      by_id_.erase(id);
-    }
+    while (!ordered_.empty() && compareKeys((*std::prev(ordered_.end()))->keys, cut, plan_->order) == 0) dropLast();
     if (static_cast<std::int64_t>(ordered_.size()) < plan_->offset + plan_->limit) return false;
     const Entry* last = *std::prev(ordered_.end());
-    bound_ = Entry{last->id, last->keys, {}};
+    bound_ = Position{last->keys, last->id()};
     return true;
   }
 
@@ -248,31 +250,31 @@ class SelectMaintainer final : public Maintainer {
   // (every dropped or unknown matching row sorts after it).
   void trim() {
     if (ordered_.size() <= capacity()) return;
-    while (ordered_.size() > capacity()) {
-      auto last = std::prev(ordered_.end());
-      const std::string id = (*last)->id;
-      ordered_.erase(last);
-      by_id_.erase(id);
-    }
+    while (ordered_.size() > capacity()) dropLast();
     const Entry* last = *std::prev(ordered_.end());
-    bound_ = Entry{last->id, last->keys, {}};
+    bound_ = Position{last->keys, last->id()};
+  }
+
+  void dropLast() {
+    const auto last = std::prev(ordered_.end());
+    const auto it = by_id_.find((*last)->id());  // before the erase, which destroys the entry (and the key's text)
+    ordered_.erase(last);
+    by_id_.erase(it);
   }
 
   // A matching row joins the set unless it sorts past the bound.
   void insertIfInPrefix(const RowView& row) {
-    if (bound_) {
-      Entry probe = makeEntry(row);
-      if (Cmp{this}(&*bound_, &probe)) return;
-    }
-    insert(row);
+    std::vector<Value> keys = orderKeys(row);
+    if (bound_ && sortsBefore(bound_->keys, bound_->id, keys, row.id())) return;
+    insert(row, std::move(keys));
   }
 
-  Entry makeEntry(const RowView& row) const {
+  std::vector<Value> orderKeys(const RowView& row) const {
     const query::RowSource src(row);
-    Entry e;
-    e.id = std::string(row.id());
-    for (const auto& o : plan_->order) e.keys.push_back(query::evalValue(o.expr, src));
-    return e;
+    std::vector<Value> keys;
+    keys.reserve(plan_->order.size());
+    for (const auto& o : plan_->order) keys.push_back(query::evalValue(o.expr, src));
+    return keys;
   }
 
   bool matches(const RowView& row) const {
@@ -285,27 +287,29 @@ class SelectMaintainer final : public Maintainer {
     return true;
   }
 
-  void insert(const RowView& row) {
+  void insert(const RowView& row) { insert(row, orderKeys(row)); }
+
+  void insert(const RowView& row, std::vector<Value> keys) {
     const query::RowSource src(row);
-    auto e = std::make_unique<Entry>();
-    e->id = std::string(row.id());
-    for (const auto& o : plan_->order) e->keys.push_back(query::evalValue(o.expr, src));
     std::vector<Value> values;
     values.reserve(plan_->projection.size());
     for (const auto& p : plan_->projection) values.push_back(query::evalValue(p.expr, src));
-    e->out = std::make_shared<const OutRow>(OutRow{e->id, ResultRow(plan_->shape, std::move(values))});
-    if (auto old = by_id_.find(e->id); old != by_id_.end()) {  // never two entries for one id
+    auto e = std::make_unique<Entry>();
+    e->keys = std::move(keys);
+    e->out = std::make_shared<const OutRow>(OutRow{std::string(row.id()), ResultRow(plan_->shape, std::move(values))});
+    if (auto old = by_id_.find(e->id()); old != by_id_.end()) {  // never two entries for one id
       ordered_.erase(old->second.get());
       by_id_.erase(old);
     }
     ordered_.insert(e.get());
-    by_id_.emplace(e->id, std::move(e));
+    const std::string_view id = e->id();
+    by_id_.emplace(id, std::move(e));
   }
 
   std::shared_ptr<const QueryPlan> plan_;
   std::set<const Entry*, Cmp> ordered_;
   std::unordered_map<std::string_view, std::unique_ptr<Entry>> by_id_;  // keys view their entry's id
-  std::optional<Entry> bound_;
+  std::optional<Position> bound_;
 };
 
 // Aggregate class: per-group accumulators, updated by inverse.
