@@ -25,7 +25,8 @@
 namespace plasma {
 
 boost::json::value parseJsonExact(std::string_view text, boost::system::error_code& ec,
-                                  boost::json::storage_ptr sp = {}, const boost::json::parse_options& options = {});
+                                  boost::json::storage_ptr sp = {},
+                                  const boost::json::parse_options& options = {});
 boost::json::value parseJsonExact(std::string_view text, boost::json::storage_ptr sp = {},
                                   const boost::json::parse_options& options = {});
 

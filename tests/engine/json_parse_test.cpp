@@ -1,7 +1,7 @@
 // parseJsonExact (engine/json_parse.hpp): numbers with a fraction or an
 // exponent are read correctly rounded; everything else is read exactly as
 // boost::json::parse reads it.
-#include <catch2/catch.hpp>
+#include "engine/json_parse.hpp"
 
 #include <bit>
 #include <cmath>
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include <boost/json.hpp>
+#include <catch2/catch.hpp>
 
-#include "engine/json_parse.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -48,7 +48,8 @@ TEST_CASE("json: a double in its shortest text form is read back bit for bit", "
   CHECK(wrong == 0);
   // The case the sync fuzzer found: Boost.JSON 1.81 alone reads it one unit off.
   CHECK(plasma::parseJsonExact("-97570.19231092371").as_double() == -97570.19231092371);
-  CHECK(plasma::parseJsonExact("[-1.0000000000000039E19]").as_array()[0].as_double() == -1.0000000000000039E19);
+  CHECK(plasma::parseJsonExact("[-1.0000000000000039E19]").as_array()[0].as_double() ==
+        -1.0000000000000039E19);
 }
 
 TEST_CASE("json: values survive serialize and parse again unchanged", "[json]") {
@@ -85,7 +86,8 @@ TEST_CASE("json: everything but fractional numbers reads as boost::json::parse r
 }
 
 TEST_CASE("json: malformed text is refused with Boost's error, and the throwing form throws", "[json]") {
-  const std::vector<std::string> bad = {"", "{", "[1,]", "{\"a\" 1}", "tru", "1 2", "[1] x", "\"\\x\"", "01", "-", "1.e5"};
+  const std::vector<std::string> bad = {"",      "{",       "[1,]", "{\"a\" 1}", "tru", "1 2",
+                                        "[1] x", "\"\\x\"", "01",   "-",         "1.e5"};
   for (const auto& text : bad) {
     INFO(text);
     boost::system::error_code ec1, ec2;
