@@ -11,6 +11,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,8 +75,14 @@ class Conn {
     a.sin_port = htons(fuzzNode().port());
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      std::perror("fuzz: connect to the node");
-      std::abort();  // the node stopped accepting: that is a finding
+      // A signal (libFuzzer's timer) can interrupt connect(); the connection
+      // then completes in the background: wait for it and take its result.
+      const int err = errno == EINTR ? awaitConnect() : errno;
+      if (err != 0) {
+        errno = err;
+        std::perror("fuzz: connect to the node");
+        std::abort();  // the node stopped accepting: that is a finding
+      }
     }
     // The node must close within its request timeout (0.3 s) once the client
     // is done; 10 s without a byte or a close is a hang (see silent()).
@@ -92,6 +99,7 @@ class Conn {
   bool send(std::string_view bytes) {
     while (!bytes.empty()) {
       const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
@@ -118,6 +126,20 @@ class Conn {
   bool silent() const noexcept { return silent_; }
 
  private:
+  // The result of a connect() that a signal interrupted (0: connected).
+  int awaitConnect() {
+    pollfd p{fd_, POLLOUT, 0};
+    int ready = 0;
+    while ((ready = ::poll(&p, 1, 10'000)) < 0) {
+      if (errno != EINTR) return errno;
+    }
+    if (ready == 0) return ETIMEDOUT;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    return err;
+  }
+
   int fd_ = -1;
   bool silent_ = false;
 };

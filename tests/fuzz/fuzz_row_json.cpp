@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "engine/json_parse.hpp"
 #include "fuzz_row_common.hpp"
 
 using namespace plasma;
@@ -18,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const auto layout = plasma_fuzz::kindsLayout(false);
   const TableSpec& spec = *layout->spec;
   boost::json::error_code ec;
-  const boost::json::value v =
-      boost::json::parse(std::string_view(reinterpret_cast<const char*>(data), size), ec);
+  const boost::json::value v =  // as the node reads a JSON body
+      parseJsonExact(std::string_view(reinterpret_cast<const char*>(data), size), ec);
   if (ec || !v.is_object()) return 0;
   const boost::json::object& in = v.as_object();
 
