@@ -526,11 +526,18 @@ struct Client::Impl {
     }
   }
 
+  // A pending mutation's args, stored as JSON text by mutate().
+  static json::value parseOutboxArgs(std::string_view text) {
+    json::parse_options options;
+    options.max_depth = sync::kMaxJsonDepth;
+    return parseJsonExact(text, {}, options);
+  }
+
   // Runs a pending mutation locally. Returns false when the mutator threw
   // (locally: its writes are undone, the mutation stays pending — the
   // server decides).
   bool runPending(Tx& tx, const PendingMutation& m, bool rethrow) {
-    const json::value args = parseJsonExact(m.args);
+    const json::value args = parseOutboxArgs(m.args);
     auto changes = captureScope(tx, [&] {
       auto body = [&](Tx& inner) {
         inner.setContext(WriteContext{group_id, m.client, m.mid});
@@ -556,6 +563,11 @@ struct Client::Impl {
     if (!sync::allNumbersFinite(args)) {
       throw Error(ErrorCode::InvalidArgument,
                   "mutate(\"" + std::string(name) + "\"): args hold a number that is not finite (JSON cannot carry it)");
+    }
+    if (const std::size_t depth = sync::jsonDepth(args); depth > sync::kMaxArgsDepth) {
+      throw Error(ErrorCode::InvalidArgument, "mutate(\"" + std::string(name) + "\"): args nest arrays and objects " +
+                                                  std::to_string(depth) + " deep; a push can carry at most " +
+                                                  std::to_string(sync::kMaxArgsDepth));
     }
     PendingMutation m;
     m.name = std::string(name);
@@ -740,7 +752,7 @@ struct Client::Impl {
     req.client_group_id = group_id;
     req.schema_version = schema_version;
     for (const auto& m : pending) {
-      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, parseJsonExact(m.args), static_cast<double>(m.ts)});
+      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, parseOutboxArgs(m.args), static_cast<double>(m.ts)});
     }
     try {
       const std::string body = exchange("push", sync::encodePushRequest(o.encoding, req));

@@ -163,6 +163,17 @@ Presence decodePresence(Encoding e, std::string_view body);
 // the client's mutate().
 bool allNumbersFinite(const boost::json::value& v) noexcept;
 
+// How deeply arrays and objects may nest in a JSON body (and in args or
+// userInfo text of a FlatBuffers body): deeper text is refused when parsed.
+// jsonDepth counts the arrays and objects around the innermost value (0 for a
+// scalar, 1 for `[]` and `[1]`, 2 for `[[1]]`); the parsers accept exactly
+// jsonDepth <= kMaxJsonDepth.
+inline constexpr std::size_t kMaxJsonDepth = 64;
+// A JSON push body holds args three levels down (body, mutations, mutation),
+// so args this deep still make a body the server accepts (client mutate()).
+inline constexpr std::size_t kMaxArgsDepth = kMaxJsonDepth - 3;
+std::size_t jsonDepth(const boost::json::value& v);
+
 // ---- internals shared by codec_json.cpp and codec_fbs.cpp ------------------------
 
 namespace detail {

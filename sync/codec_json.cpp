@@ -175,7 +175,7 @@ void checkProtocolVersion(std::string_view type, std::int64_t version) {
 json::value parseJsonText(const Where& w, std::string_view field, std::string_view text) {
   json::error_code ec;
   json::parse_options opts;
-  opts.max_depth = 64;
+  opts.max_depth = kMaxJsonDepth;
   json::value v = parseJsonExact(text, ec, {}, opts);
   if (ec) badRequest(w.field(field) + " is not valid JSON: " + ec.message());
   requireFiniteNumbers(w, field, v);
@@ -364,7 +364,7 @@ class Parsed {
   Parsed(std::string_view body, std::string_view message) : mr_(buffer_.data(), buffer_.size()) {
     json::error_code ec;
     json::parse_options opts;
-    opts.max_depth = 64;  // args and userInfo may nest; row values too
+    opts.max_depth = kMaxJsonDepth;  // args and userInfo may nest; row values too
     value_ = parseJsonExact(body, ec, json::storage_ptr(&mr_), opts);
     if (ec) badRequest(std::string(message) + ": body is not valid JSON: " + ec.message());
   }
@@ -533,7 +533,7 @@ PushRequest decodePushJson(std::string_view body) {
   const json::storage_ptr arena = json::make_shared_resource<json::monotonic_resource>(body.size() * 2 + 1024);
   json::error_code ec;
   json::parse_options opts;
-  opts.max_depth = 64;
+  opts.max_depth = kMaxJsonDepth;
   json::value tree = parseJsonExact(body, ec, arena, opts);
   if (ec) badRequest("push: body is not valid JSON: " + ec.message());
 
@@ -1283,6 +1283,24 @@ bool allNumbersFinite(const json::value& v) noexcept {
     }
   }
   return true;
+}
+
+std::size_t jsonDepth(const json::value& v) {
+  // Iterative, like allNumbersFinite.
+  std::size_t deepest = 0;
+  std::vector<std::pair<const json::value*, std::size_t>> pending{{&v, 0}};
+  while (!pending.empty()) {
+    const auto [x, around] = pending.back();
+    pending.pop_back();
+    if (x->is_array()) {
+      deepest = std::max(deepest, around + 1);
+      for (const json::value& e : x->get_array()) pending.emplace_back(&e, around + 1);
+    } else if (x->is_object()) {
+      deepest = std::max(deepest, around + 1);
+      for (const auto& kv : x->get_object()) pending.emplace_back(&kv.value(), around + 1);
+    }
+  }
+  return deepest;
 }
 
 }  // namespace plasma::sync

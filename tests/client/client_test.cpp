@@ -15,6 +15,7 @@
 #include "client/client_test_util.hpp"
 #include "net/http_client.hpp"
 #include "node/node_process.hpp"
+#include "sync/codec.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
 
@@ -422,6 +423,39 @@ TEST_CASE("client: args holding a non-finite number are refused before anything 
   auto h = c.mutate("createTodo", create("t2", "fine"));
   REQUIRE(c.flush(3s));
   CHECK(h.outcome.get().kind == client::OutcomeKind::Applied);
+}
+
+// `createTodo` args with an extra field nested `depth` arrays and objects deep in all.
+json::value deepArgs(const std::string& id, std::size_t depth) {
+  json::value inner = 1;
+  for (std::size_t i = 1; i < depth - 1; ++i) inner = json::array{inner};  // depth - 2 arrays
+  json::value args = create(id, "deep");
+  args.as_object()["nested"] = json::array{inner};  // the args object and this array: two more
+  REQUIRE(sync::jsonDepth(args) == depth);
+  return args;
+}
+
+TEST_CASE("client: args as deep as a push can carry sync in both encodings, deeper ones are refused", "[client]") {
+  TempDir node_dir;
+  NodeProcess node(node_dir.path());
+  for (auto encoding : {sync::Encoding::Json, sync::Encoding::FlatBuffers}) {
+    INFO((encoding == sync::Encoding::Json ? "JSON" : "FlatBuffers"));
+    TempDir dir;
+    client::Client c(optionsFor(dir.path(), node.port(), "alice", encoding));
+    const std::string id = encoding == sync::Encoding::Json ? "deep-json" : "deep-fbs";
+    try {
+      (void)c.mutate("createTodo", deepArgs(id + "-too", sync::kMaxArgsDepth + 1));
+      FAIL("mutate accepted args deeper than a push can carry");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::InvalidArgument);
+      CHECK_THAT(std::string(e.what()), Catch::Contains("at most " + std::to_string(sync::kMaxArgsDepth)));
+    }
+    CHECK(c.pendingCount() == 0);
+    auto h = c.mutate("createTodo", deepArgs(id, sync::kMaxArgsDepth));
+    REQUIRE(c.flush(3s));
+    CHECK(h.outcome.get().kind == client::OutcomeKind::Applied);
+    CHECK(titles(c).at(id) == "deep");
+  }
 }
 
 TEST_CASE("client: a schema-version mismatch calls onSchemaMismatch - stay and reset both work", "[client]") {

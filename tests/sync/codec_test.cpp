@@ -255,6 +255,34 @@ TEST_CASE("codec: a double in args is read exactly and survives re-encoding in b
   }
 }
 
+TEST_CASE("codec: jsonDepth counts what the parsers' depth limit counts", "[codec]") {
+  CHECK(jsonDepth(bj::value(1)) == 0);
+  CHECK(jsonDepth(bj::parse("[]")) == 1);
+  CHECK(jsonDepth(bj::parse(R"({"a":[1,{"b":{}}],"c":2})")) == 4);
+  for (std::size_t d = 1; d <= kMaxJsonDepth + 2; ++d) {
+    INFO(d);
+    const std::string text = std::string(d, '[') + std::string(d, ']');
+    const std::string args = R"({"profileID":"p","clientGroupID":"g","pushVersion":1,"schemaVersion":"",)"
+                             R"("mutations":[{"clientID":"c","id":1,"name":"m","timestamp":1,"args":)" +
+                             text + "}]}";
+    CHECK(jsonDepth(bj::parse(text, {}, bj::parse_options{.max_depth = 100})) == d);
+    // A JSON body holds args three levels down; FlatBuffers carries them as text of their own.
+    if (d <= kMaxArgsDepth) {
+      CHECK_NOTHROW(decodePush(Encoding::Json, args));
+    } else {
+      CHECK_THROWS_AS(decodePush(Encoding::Json, args), SyncError);
+    }
+    PushRequest p;
+    p.client_group_id = "g";
+    p.mutations.push_back(Mutation{"c", 1, "m", bj::parse(text, {}, bj::parse_options{.max_depth = 100}), 1});
+    if (d <= kMaxJsonDepth) {
+      CHECK(decodePush(Encoding::FlatBuffers, encodePushRequest(Encoding::FlatBuffers, p)).mutations.size() == 1);
+    } else {
+      CHECK_THROWS_AS(decodePush(Encoding::FlatBuffers, encodePushRequest(Encoding::FlatBuffers, p)), SyncError);
+    }
+  }
+}
+
 TEST_CASE("codec: pull requests round-trip, cookie null or a number", "[codec]") {
   for (Encoding e : kBoth) {
     INFO(name(e));
