@@ -564,10 +564,10 @@ struct Client::Impl {
       throw Error(ErrorCode::InvalidArgument,
                   "mutate(\"" + std::string(name) + "\"): args hold a number that is not finite (JSON cannot carry it)");
     }
-    if (const std::size_t depth = sync::jsonDepth(args); depth > sync::kMaxArgsDepth) {
+    if (const std::size_t depth = sync::jsonDepth(args); depth > sync::kMaxValueDepth) {
       throw Error(ErrorCode::InvalidArgument, "mutate(\"" + std::string(name) + "\"): args nest arrays and objects " +
                                                   std::to_string(depth) + " deep; a push can carry at most " +
-                                                  std::to_string(sync::kMaxArgsDepth));
+                                                  std::to_string(sync::kMaxValueDepth));
     }
     PendingMutation m;
     m.name = std::string(name);
@@ -1246,7 +1246,9 @@ struct Client::Impl {
   void handleSocketMessage(const std::string& text) {
     json::value v;
     try {
-      v = parseJsonExact(text);
+      json::parse_options options;
+      options.max_depth = sync::kMaxJsonDepth;
+      v = parseJsonExact(text, {}, options);
     } catch (const std::exception&) {
       return;  // not ours to judge: the node speaks JSON
     }
@@ -1420,6 +1422,14 @@ void Client::setPresence(boost::json::value user_info) {
   }
   if (!user_info.is_object() && !user_info.is_null()) {
     throw Error(ErrorCode::InvalidArgument, "setPresence: userInfo must be a JSON object (or null)");
+  }
+  if (const std::size_t depth = sync::jsonDepth(user_info); depth > sync::kMaxValueDepth) {
+    throw Error(ErrorCode::InvalidArgument, "setPresence: userInfo nests arrays and objects " + std::to_string(depth) +
+                                                " deep; a presence list can carry at most " +
+                                                std::to_string(sync::kMaxValueDepth));
+  }
+  if (!sync::allNumbersFinite(user_info)) {
+    throw Error(ErrorCode::InvalidArgument, "setPresence: userInfo holds a number that is not finite (JSON cannot carry it)");
   }
   std::lock_guard l(impl_->mu);
   impl_->my_presence = std::move(user_info);

@@ -400,7 +400,9 @@ struct Realtime::Impl {
       return;
     }
     boost::system::error_code ec;
-    boost::json::value v = parseJsonExact(message, ec);
+    boost::json::parse_options parse_options;
+    parse_options.max_depth = sync::kMaxJsonDepth;
+    boost::json::value v = parseJsonExact(message, ec, {}, parse_options);
     if (ec) {
       closeSocket(conn, kCloseInvalidPayload, "invalid JSON: " + ec.message(), "invalid_json");
       return;
@@ -421,6 +423,20 @@ struct Realtime::Impl {
     const boost::json::value* info = obj->if_contains("userInfo");
     if (info == nullptr || !(info->is_object() || info->is_null())) {
       closeSocket(conn, kCloseInvalidPayload, "presence: userInfo must be a JSON object (or null)", "invalid_message");
+      return;
+    }
+    // The presence list carries userInfo three levels down: deeper would be
+    // more than the peers' parsers accept.
+    if (const std::size_t depth = sync::jsonDepth(*info); depth > sync::kMaxValueDepth) {
+      closeSocket(conn, kCloseInvalidPayload,
+                  "presence: userInfo nests arrays and objects " + std::to_string(depth) + " deep; at most " +
+                      std::to_string(sync::kMaxValueDepth),
+                  "invalid_message");
+      return;
+    }
+    if (!sync::allNumbersFinite(*info)) {
+      closeSocket(conn, kCloseInvalidPayload,
+                  "presence: userInfo holds a number out of the range of a double (such as 1e999)", "invalid_message");
       return;
     }
     const std::size_t size = boost::json::serialize(*info).size();

@@ -169,9 +169,12 @@ bool allNumbersFinite(const boost::json::value& v) noexcept;
 // scalar, 1 for `[]` and `[1]`, 2 for `[[1]]`); the parsers accept exactly
 // jsonDepth <= kMaxJsonDepth.
 inline constexpr std::size_t kMaxJsonDepth = 64;
-// A JSON push body holds args three levels down (body, mutations, mutation),
-// so args this deep still make a body the server accepts (client mutate()).
-inline constexpr std::size_t kMaxArgsDepth = kMaxJsonDepth - 3;
+// How deeply a mutation's args or a presence userInfo may nest: a JSON push
+// body holds args three levels down (body, mutations, mutation), a presence
+// list holds userInfo three levels down (message, clients, entry), so values
+// this deep still make messages every peer accepts. Checked by the client's
+// mutate() and setPresence() and by the node for userInfo.
+inline constexpr std::size_t kMaxValueDepth = kMaxJsonDepth - 3;
 std::size_t jsonDepth(const boost::json::value& v);
 
 // ---- internals shared by codec_json.cpp and codec_fbs.cpp ------------------------

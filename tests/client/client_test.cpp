@@ -444,14 +444,14 @@ TEST_CASE("client: args as deep as a push can carry sync in both encodings, deep
     client::Client c(optionsFor(dir.path(), node.port(), "alice", encoding));
     const std::string id = encoding == sync::Encoding::Json ? "deep-json" : "deep-fbs";
     try {
-      (void)c.mutate("createTodo", deepArgs(id + "-too", sync::kMaxArgsDepth + 1));
+      (void)c.mutate("createTodo", deepArgs(id + "-too", sync::kMaxValueDepth + 1));
       FAIL("mutate accepted args deeper than a push can carry");
     } catch (const Error& e) {
       CHECK(e.code() == ErrorCode::InvalidArgument);
-      CHECK_THAT(std::string(e.what()), Catch::Contains("at most " + std::to_string(sync::kMaxArgsDepth)));
+      CHECK_THAT(std::string(e.what()), Catch::Contains("at most " + std::to_string(sync::kMaxValueDepth)));
     }
     CHECK(c.pendingCount() == 0);
-    auto h = c.mutate("createTodo", deepArgs(id, sync::kMaxArgsDepth));
+    auto h = c.mutate("createTodo", deepArgs(id, sync::kMaxValueDepth));
     REQUIRE(c.flush(3s));
     CHECK(h.outcome.get().kind == client::OutcomeKind::Applied);
     CHECK(titles(c).at(id) == "deep");

@@ -19,6 +19,7 @@
 #include "client/client.hpp"
 #include "client/client_test_util.hpp"
 #include "node/node_process.hpp"
+#include "sync/codec.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
 
@@ -306,6 +307,25 @@ TEST_CASE("client: presence lists every client of the room - getContext is calle
   client::Client c(groupOptions(cd.path(), node.port(), "alice"));
   CHECK_THROWS_WITH(c.setPresence(json::object{}), Catch::Contains("presence off"));
   CHECK_THROWS_WITH(a.setPresence(json::value(3)), Catch::Contains("must be a JSON object"));
+
+  // userInfo as deep as a presence list can carry reaches the peers (the list holds it three
+  // levels down); one level more is refused before it is sent.
+  auto deep = [](std::size_t depth) {  // an object holding depth - 1 nested arrays
+    json::value inner = json::array{};
+    for (std::size_t i = 2; i < depth; ++i) inner = json::array{inner};
+    return json::value(json::object{{"name", "Ann"}, {"deep", inner}});
+  };
+  REQUIRE(sync::jsonDepth(deep(sync::kMaxValueDepth)) == sync::kMaxValueDepth);
+  CHECK_THROWS_WITH(a.setPresence(deep(sync::kMaxValueDepth + 1)), Catch::Contains("at most"));
+  a.setPresence(deep(sync::kMaxValueDepth));
+  CHECK(eventually([&] {
+    for (const auto& e : b.presence()) {
+      if (e.client_id == a.clientID() && e.user_info.is_object() && e.user_info.as_object().contains("deep")) return true;
+    }
+    return false;
+  }));
+  a.setPresence(json::object{{"name", "Ann"}});
+  CHECK(eventually([&] { return names(a.presence()) == both && names(b.presence()) == both; }));
 
   // b leaves: a's list shrinks to itself.
   b.stop();

@@ -23,6 +23,7 @@
 
 #include "net/http_client.hpp"
 #include "node/node_process.hpp"
+#include "sync/codec.hpp"
 #include "test_util.hpp"
 #include "todo/todo_app.hpp"
 
@@ -488,6 +489,20 @@ TEST_CASE("realtime: bad socket input closes that socket with a reason - the nod
     ws->sendText(R"([1,2,3])");
     std::tie(code, reason) = waitClosed(*ws);
     CHECK(code == 1007);
+
+    // Deeper than a presence list can carry to the room's peers (the message itself parses).
+    ws = opened("c7-deep");
+    const std::size_t arrays = sync::kMaxValueDepth;  // inside the userInfo object: one level more
+    ws->sendText(R"({"type":"presence","userInfo":{"a":)" + std::string(arrays, '[') + std::string(arrays, ']') + "}}");
+    std::tie(code, reason) = waitClosed(*ws);
+    CHECK(code == 1007);
+    CHECK(reason.find("nests arrays and objects " + std::to_string(arrays + 1) + " deep") != std::string::npos);
+
+    ws = opened("c7-inf");
+    ws->sendText(R"({"type":"presence","userInfo":{"n":1e999}})");
+    std::tie(code, reason) = waitClosed(*ws);
+    CHECK(code == 1007);
+    CHECK(reason.find("out of the range of a double") != std::string::npos);
   }
   SECTION("a flood of messages") {
     auto ws = opened("c8");

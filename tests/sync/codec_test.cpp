@@ -267,7 +267,7 @@ TEST_CASE("codec: jsonDepth counts what the parsers' depth limit counts", "[code
                              text + "}]}";
     CHECK(jsonDepth(bj::parse(text, {}, bj::parse_options{.max_depth = 100})) == d);
     // A JSON body holds args three levels down; FlatBuffers carries them as text of their own.
-    if (d <= kMaxArgsDepth) {
+    if (d <= kMaxValueDepth) {
       CHECK_NOTHROW(decodePush(Encoding::Json, args));
     } else {
       CHECK_THROWS_AS(decodePush(Encoding::Json, args), SyncError);
