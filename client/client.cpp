@@ -526,8 +526,10 @@ struct Client::Impl {
     }
   }
 
-  // A pending mutation's args, stored as JSON text by mutate().
-  static json::value parseOutboxArgs(std::string_view text) {
+  // JSON text this client stored itself: a pending mutation's args, the
+  // image of a row before local mutations (up to kMaxJsonDepth deep, as
+  // mutate() and the row checks allow).
+  static json::value parseStored(std::string_view text) {
     json::parse_options options;
     options.max_depth = sync::kMaxJsonDepth;
     return parseJsonExact(text, {}, options);
@@ -537,7 +539,7 @@ struct Client::Impl {
   // (locally: its writes are undone, the mutation stays pending — the
   // server decides).
   bool runPending(Tx& tx, const PendingMutation& m, bool rethrow) {
-    const json::value args = parseOutboxArgs(m.args);
+    const json::value args = parseStored(m.args);
     auto changes = captureScope(tx, [&] {
       auto body = [&](Tx& inner) {
         inner.setContext(WriteContext{group_id, m.client, m.mid});
@@ -752,7 +754,7 @@ struct Client::Impl {
     req.client_group_id = group_id;
     req.schema_version = schema_version;
     for (const auto& m : pending) {
-      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, parseOutboxArgs(m.args), static_cast<double>(m.ts)});
+      req.mutations.push_back(sync::Mutation{m.client, m.mid, m.name, parseStored(m.args), static_cast<double>(m.ts)});
     }
     try {
       const std::string body = exchange("push", sync::encodePushRequest(o.encoding, req));
@@ -946,7 +948,7 @@ struct Client::Impl {
       const Table* t = userTable(e.table);
       if (t == nullptr) continue;
       if (e.existed) {
-        putRow(tx, *t, e.id, parseJsonExact(e.before).as_object());
+        putRow(tx, *t, e.id, parseStored(e.before).as_object());
       } else {
         deleteRow(tx, *t, e.id);
       }
