@@ -37,7 +37,11 @@ void checkValue(const BoundTable& t, std::uint32_t col, const Value& v) {
   if (c.kind() == Kind::Json) {
     boost::system::error_code ec;
     (void)boost::json::parse(v.asJson(), ec);
-    if (ec) throw Error(ErrorCode::TypeMismatch, "column " + where(t, col) + ": malformed JSON " + v.asJson());
+    if (ec) {
+      const std::string_view text = v.asJson();
+      throw Error(ErrorCode::TypeMismatch, "column " + where(t, col) + ": not valid JSON (" + ec.message() + "): " +
+                                               std::string(text.substr(0, 80)) + (text.size() > 80 ? "..." : ""));
+    }
   }
   if (c.kind() == Kind::File) {
     const FileRef& f = v.asFile();

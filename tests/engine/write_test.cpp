@@ -753,6 +753,15 @@ TEST_CASE("malformed JSON text for a json column is a TypeMismatch naming the co
   }, ErrorCode::TypeMismatch, {"items", "meta"});
   (void)fx.insert(items, {{items.id, "i3"}, {items.title, "t"}, {items.meta, JsonText{R"({"ok":true})"}}});
   CHECK(fx.db.get(items, "i3")->get(items.meta) == std::optional<std::string_view>(R"({"ok":true})"));
+  // Nesting past the parser's depth says so, and a long value is quoted only in part.
+  const std::string deep = std::string(60, '[') + std::string(60, ']');
+  try {
+    (void)fx.insert(items, {{items.id, "i4"}, {items.title, "t"}, {items.meta, JsonText{deep}}});
+    FAIL("a json column took 60 nested arrays");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::TypeMismatch);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("too deep") && Catch::Contains("..."));
+  }
 }
 
 TEST_CASE("a column assigned twice in one statement is an InvalidArgument", "[engine][write][errors]") {
