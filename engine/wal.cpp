@@ -266,7 +266,18 @@ void replay(MDB_txn* txn, std::string_view payload,
     const auto len = load<std::uint16_t>(payload, at + 4);
     at += 6;
     if (payload.size() - at < len) malformed("a database name is cut short");
-    table.push_back(Entry{DbiName{std::string(payload.substr(at, len)), flags}, std::nullopt});
+    const std::string_view name = payload.substr(at, len);
+    // What plasma logs: named databases, plain or MDB_DUPSORT (indexes). An
+    // empty name would be LMDB's main database, whose records are the other
+    // databases; other flags change how LMDB compares and stores keys.
+    if (name.empty() || name.find('\0') != std::string_view::npos) {
+      malformed("database " + std::to_string(i) + " of the table has an empty name or a NUL byte in it");
+    }
+    if (flags != 0 && flags != MDB_DUPSORT) {
+      malformed("database '" + std::string(name) + "' has flags " + std::to_string(flags) +
+                " (the log only holds plain and MDB_DUPSORT databases)");
+    }
+    table.push_back(Entry{DbiName{std::string(name), flags}, std::nullopt});
     at += len;
   }
   ParsedOp op{};

@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SECONDS_PER_TARGET="${1:-60}"
 [[ $# -gt 0 ]] && shift
-ALL_TARGETS=(fuzz_sync_json fuzz_sync_fbs fuzz_row_verify fuzz_row_json fuzz_http fuzz_ws)
+ALL_TARGETS=(fuzz_sync_json fuzz_sync_fbs fuzz_row_verify fuzz_row_json fuzz_http fuzz_ws fuzz_wal)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL_TARGETS[@]}")
 BUILD=build-fuzz

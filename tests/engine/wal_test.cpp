@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/lmdb.hpp"
 #include "engine/wal.hpp"
 #include "test_util.hpp"
 
@@ -999,4 +1000,52 @@ TEST_CASE("wal: a migration is replayed like any transaction", "[wal][engine]") 
     CHECK(db.planMigrations().empty());
     CHECK(difference(fingerprint(db, {v3::items, v2::tags}), *out.state) == "");
   }
+}
+
+// A transaction record is checksummed, so these payloads take a damaged or
+// forged log; replay refuses them before LMDB sees them.
+TEST_CASE("wal: replay refuses a record naming LMDB's main database or flags plasma never logs", "[wal][engine]") {
+  TempDir dir;
+  lmdb::EnvOptions o;
+  o.flags = MDB_NOSYNC;
+  lmdb::Env env = lmdb::Env::open(dir.path() / "env", o);
+  // u16 count | u32 flags | u16 name size | name, then one put of k -> v.
+  auto payload = [](unsigned flags, std::string_view name) {
+    std::string p;
+    auto put = [&](auto v) { p.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(std::uint16_t{1});
+    put(std::uint32_t{flags});
+    put(static_cast<std::uint16_t>(name.size()));
+    p += name;
+    p += std::string("\x01\x00\x00\x01k\x01v", 7);  // put, database 0, key "k", value "v"
+    return p;
+  };
+  auto replay = [&](const std::string& p) {
+    lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+    wal::replay(txn.get(), p, [&](const std::string& name, unsigned flags) { return *txn.openDbi(name, flags, true); });
+    txn.commit();
+  };
+  auto refused = [&](const std::string& p, const std::string& why) {
+    try {
+      replay(p);
+      FAIL("replayed: " + why);
+    } catch (const StorageError& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains(why));
+    }
+  };
+  refused(payload(MDB_DUPSORT, ""), "empty name");
+  refused(payload(0, std::string("t/a\0b", 5)), "NUL byte");
+  refused(payload(MDB_INTEGERKEY, "t/ints"), "flags 8");
+  refused(payload(MDB_DUPSORT | MDB_DUPFIXED, "i/t/x"), "flags");
+  // The main database kept its flags: its records (the named databases) still read.
+  lmdb::Txn txn = lmdb::Txn::beginWrite(env);
+  MDB_dbi main = 0;
+  REQUIRE(mdb_dbi_open(txn.get(), nullptr, 0, &main) == MDB_SUCCESS);
+  unsigned main_flags = 99;
+  REQUIRE(mdb_dbi_flags(txn.get(), main, &main_flags) == MDB_SUCCESS);
+  CHECK(main_flags == 0);
+  txn.abort();
+  // What plasma does log replays.
+  replay(payload(0, "t/todos"));
+  replay(payload(MDB_DUPSORT, "i/todos/by_done"));
 }
