@@ -57,15 +57,13 @@ inline std::shared_ptr<plasma::detail::RowLayout> kindsLayout(bool with_fill) {
   return l;
 }
 
-// Equal JSON, except that doubles may differ in their last bits: Boost.JSON
-// 1.81 parses doubles without correct rounding (number_precision::precise
-// came in 1.83), so a double inside a json column can move by an ulp each
-// time its text is parsed again. Everything else must be exact.
+// Equal JSON. A double may come back as an integer of the same value (JSON
+// text does not keep the kind) but must keep its value exactly: json column
+// text is read with correct rounding (engine/json_parse.hpp).
 inline bool sameJson(const boost::json::value& a, const boost::json::value& b) {
   if (a.is_double() || b.is_double()) {
     if (!a.is_number() || !b.is_number()) return false;
-    const double x = a.to_number<double>(), y = b.to_number<double>();
-    return x == y || std::fabs(x - y) <= 1e-14 * std::max(std::fabs(x), std::fabs(y));
+    return a.to_number<double>() == b.to_number<double>();
   }
   if (a.kind() != b.kind()) return false;
   if (a.is_object()) {
