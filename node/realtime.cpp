@@ -13,10 +13,10 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "engine/json_parse.hpp"
 #include "plasma/commit.hpp"
 #include "query/eval.hpp"
 #include "query/filter.hpp"
-#include "engine/json_parse.hpp"
 #include "sync/codec.hpp"
 
 namespace plasma::node {

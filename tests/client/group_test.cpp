@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -317,6 +318,8 @@ TEST_CASE("client: presence lists every client of the room - getContext is calle
   };
   REQUIRE(sync::jsonDepth(deep(sync::kMaxValueDepth)) == sync::kMaxValueDepth);
   CHECK_THROWS_WITH(a.setPresence(deep(sync::kMaxValueDepth + 1)), Catch::Contains("at most"));
+  CHECK_THROWS_WITH(a.setPresence(json::object{{"n", std::numeric_limits<double>::infinity()}}),
+                    Catch::Contains("not finite"));
   a.setPresence(deep(sync::kMaxValueDepth));
   CHECK(eventually([&] {
     for (const auto& e : b.presence()) {
