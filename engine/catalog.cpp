@@ -136,6 +136,14 @@ Catalog decodeCatalog(std::span<const std::uint8_t> bytes) {
         for (const auto* col : *t->columns()) {
           CatalogColumn cc;
           cc.name = str(col->name());
+          if (col->type() > static_cast<std::uint8_t>(ColumnType::CrdtOrSet)) {
+            corrupt("column '" + cc.name + "' of table '" + ct.name + "' has unknown type " +
+                    std::to_string(col->type()));
+          }
+          if (col->on_delete() > static_cast<std::uint8_t>(OnDelete::SetNull)) {
+            corrupt("column '" + cc.name + "' of table '" + ct.name + "' has unknown onDelete action " +
+                    std::to_string(col->on_delete()));
+          }
           cc.type = static_cast<ColumnType>(col->type());
           cc.slot = col->slot();
           cc.nullable = col->nullable();
@@ -160,6 +168,8 @@ Catalog decodeCatalog(std::span<const std::uint8_t> bytes) {
       }
       out.tables.push_back(std::move(ct));
     }
+  } catch (const Error&) {
+    throw;  // already says what is wrong
   } catch (const std::exception& e) {
     corrupt(std::string("malformed value: ") + e.what());
   }
