@@ -33,25 +33,6 @@ std::string_view jsonKind(const json::value& v) {
                                            ", got " + std::string(jsonKind(v)) + " " + json::serialize(v));
 }
 
-// Boost.JSON parses a number too large for a double (1e999) as infinity and
-// would write it back as `Infinity`, which is not JSON: such a value must
-// not reach a json column.
-bool allFinite(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_: return std::isfinite(v.get_double());
-    case json::kind::array:
-      for (const auto& e : v.get_array()) {
-        if (!allFinite(e)) return false;
-      }
-      return true;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) {
-        if (!allFinite(kv.value())) return false;
-      }
-      return true;
-    default: return true;
-  }
-}
 
 std::optional<std::int64_t> integral(const json::value& v) {
   if (v.is_int64()) return v.get_int64();
@@ -79,6 +60,26 @@ Bytes base64Decode(const TableSpec& t, const ColumnSpec& c, const json::value& v
 
 }  // namespace
 
+// Boost.JSON parses a number too large for a double (1e999) as infinity and
+// would write it back as `Infinity`, which is not JSON: such a value must
+// not reach a json column.
+bool jsonNumbersFinite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_: return std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& e : v.get_array()) {
+        if (!jsonNumbersFinite(e)) return false;
+      }
+      return true;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (!jsonNumbersFinite(kv.value())) return false;
+      }
+      return true;
+    default: return true;
+  }
+}
+
 Value valueFromJson(const TableSpec& t, const ColumnSpec& c, const json::value& v) {
   if (v.is_null()) return Value();
   switch (c.kind()) {
@@ -98,7 +99,7 @@ Value valueFromJson(const TableSpec& t, const ColumnSpec& c, const json::value& 
       if (!v.is_string()) mismatch(t, c, v, "a base64 string");
       return Value(base64Decode(t, c, v));
     case Kind::Json:
-      if (!allFinite(v)) mismatch(t, c, v, "JSON whose numbers fit a double (this one overflows to infinity)");
+      if (!jsonNumbersFinite(v)) mismatch(t, c, v, "JSON whose numbers fit a double (this one overflows to infinity)");
       return Value::json(json::serialize(v));
     case Kind::File: {
       if (!v.is_object()) mismatch(t, c, v, "a file reference {hash, size, mime}");

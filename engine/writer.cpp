@@ -36,11 +36,19 @@ void checkValue(const BoundTable& t, std::uint32_t col, const Value& v) {
   }
   if (c.kind() == Kind::Json) {
     boost::system::error_code ec;
-    (void)boost::json::parse(v.asJson(), ec);
+    const boost::json::value parsed = boost::json::parse(v.asJson(), ec);
+    const std::string_view text = v.asJson();
+    auto quote = [&] { return std::string(text.substr(0, 80)) + (text.size() > 80 ? "..." : ""); };
     if (ec) {
-      const std::string_view text = v.asJson();
-      throw Error(ErrorCode::TypeMismatch, "column " + where(t, col) + ": not valid JSON (" + ec.message() + "): " +
-                                               std::string(text.substr(0, 80)) + (text.size() > 80 ? "..." : ""));
+      throw Error(ErrorCode::TypeMismatch,
+                  "column " + where(t, col) + ": not valid JSON (" + ec.message() + "): " + quote());
+    }
+    // As a JSON object insert refuses it (valueFromJson): the row's JSON form
+    // (JSON pulls, toJson) could not carry the number.
+    if (!jsonNumbersFinite(parsed)) {
+      throw Error(ErrorCode::TypeMismatch, "column " + where(t, col) +
+                                               ": JSON with a number too large for a double (it reads as infinity): " +
+                                               quote());
     }
   }
   if (c.kind() == Kind::File) {

@@ -762,6 +762,11 @@ TEST_CASE("malformed JSON text for a json column is a TypeMismatch naming the co
     CHECK(e.code() == ErrorCode::TypeMismatch);
     CHECK_THAT(std::string(e.what()), Catch::Contains("too deep") && Catch::Contains("..."));
   }
+  // Well-formed, but its JSON form could not carry the number (it reads as infinity).
+  expectRejected(fx, [&] {
+    (void)fx.insert(items, {{items.id, "i5"}, {items.title, "t"}, {items.meta, JsonText{R"({"a":[1e717]})"}}});
+  }, ErrorCode::TypeMismatch, {"items", "meta", "too large for a double"});
+  CHECK_FALSE(fx.db.get(items, "i5").has_value());
 }
 
 TEST_CASE("a column assigned twice in one statement is an InvalidArgument", "[engine][write][errors]") {

@@ -38,6 +38,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<Value> values = detail::decodeRow(view);
   check(values.size() == layout.spec->columns.size());
   const boost::json::object json = view.toJson();
+  // A json column whose text holds a number past a double's range (1e717)
+  // is well-formed, so the verifier accepts it (a store written before
+  // writes refused it may hold one), but its JSON form holds infinity, which
+  // valueFromJson refuses as writes now do: no round trip for it.
+  if (!detail::jsonNumbersFinite(json)) return 0;
   const boost::json::object again = plasma_fuzz::reencode(layout, "row-1", json);
   if (!plasma_fuzz::sameJson(again, json)) {
     std::fprintf(stderr, "row JSON changed on a round trip:\n%s\n%s\n", boost::json::serialize(json).c_str(),
