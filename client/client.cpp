@@ -530,9 +530,7 @@ struct Client::Impl {
   // image of a row before local mutations (up to kMaxJsonDepth deep, as
   // mutate() and the row checks allow).
   static json::value parseStored(std::string_view text) {
-    json::parse_options options;
-    options.max_depth = sync::kMaxJsonDepth;
-    return parseJsonExact(text, {}, options);
+    return parseJsonExact(text, {}, sync::jsonParseOptions());
   }
 
   // Runs a pending mutation locally. Returns false when the mutator threw
@@ -1248,9 +1246,7 @@ struct Client::Impl {
   void handleSocketMessage(const std::string& text) {
     json::value v;
     try {
-      json::parse_options options;
-      options.max_depth = sync::kMaxJsonDepth;
-      v = parseJsonExact(text, {}, options);
+      v = parseJsonExact(text, {}, sync::jsonParseOptions());
     } catch (const std::exception&) {
       return;  // not ours to judge: the node speaks JSON
     }

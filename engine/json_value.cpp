@@ -1,6 +1,7 @@
 #include "engine/json_value.hpp"
 
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include <boost/json.hpp>
@@ -62,22 +63,22 @@ Bytes base64Decode(const TableSpec& t, const ColumnSpec& c, const json::value& v
 
 // Boost.JSON parses a number too large for a double (1e999) as infinity and
 // would write it back as `Infinity`, which is not JSON: such a value must
-// not reach a json column.
-bool jsonNumbersFinite(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_: return std::isfinite(v.get_double());
-    case json::kind::array:
-      for (const auto& e : v.get_array()) {
-        if (!jsonNumbersFinite(e)) return false;
-      }
-      return true;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) {
-        if (!jsonNumbersFinite(kv.value())) return false;
-      }
-      return true;
-    default: return true;
+// not reach a json column. Iterative: the parser bounds the depth, but a
+// wide value must not recurse per element.
+bool jsonNumbersFinite(const json::value& v) noexcept {
+  std::vector<const json::value*> pending{&v};
+  while (!pending.empty()) {
+    const json::value* x = pending.back();
+    pending.pop_back();
+    if (x->is_double()) {
+      if (!std::isfinite(x->get_double())) return false;
+    } else if (x->is_array()) {
+      for (const json::value& e : x->get_array()) pending.push_back(&e);
+    } else if (x->is_object()) {
+      for (const auto& kv : x->get_object()) pending.push_back(&kv.value());
+    }
   }
+  return true;
 }
 
 Value valueFromJson(const TableSpec& t, const ColumnSpec& c, const json::value& v) {

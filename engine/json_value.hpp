@@ -16,7 +16,7 @@ namespace plasma::detail {
 
 // False when a number in `v` is not finite: Boost.JSON reads text too large
 // for a double (1e999) as infinity, which JSON cannot carry back.
-bool jsonNumbersFinite(const boost::json::value& v);
+bool jsonNumbersFinite(const boost::json::value& v) noexcept;
 
 // Throws Error(TypeMismatch) naming table.column when `v` does not fit.
 Value valueFromJson(const TableSpec& table, const ColumnSpec& column, const boost::json::value& v);

@@ -400,9 +400,7 @@ struct Realtime::Impl {
       return;
     }
     boost::system::error_code ec;
-    boost::json::parse_options parse_options;
-    parse_options.max_depth = sync::kMaxJsonDepth;
-    boost::json::value v = parseJsonExact(message, ec, {}, parse_options);
+    boost::json::value v = parseJsonExact(message, ec, {}, sync::jsonParseOptions());
     if (ec) {
       closeSocket(conn, kCloseInvalidPayload, "invalid JSON: " + ec.message(), "invalid_json");
       return;

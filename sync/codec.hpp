@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse_options.hpp>
 
 #include "plasma/row.hpp"
 #include "sync/errors.hpp"
@@ -176,6 +177,8 @@ inline constexpr std::size_t kMaxJsonDepth = 64;
 // mutate() and setPresence() and by the node for userInfo.
 inline constexpr std::size_t kMaxValueDepth = kMaxJsonDepth - 3;
 std::size_t jsonDepth(const boost::json::value& v);
+// Parse options for JSON of the protocol: max_depth = kMaxJsonDepth.
+boost::json::parse_options jsonParseOptions() noexcept;
 
 // ---- internals shared by codec_json.cpp and codec_fbs.cpp ------------------------
 

@@ -25,6 +25,7 @@
 #include <boost/json.hpp>
 
 #include "engine/json_parse.hpp"
+#include "engine/json_value.hpp"
 #include "sync/codec.hpp"
 #include "sync/raw_out.hpp"
 
@@ -174,9 +175,7 @@ void checkProtocolVersion(std::string_view type, std::int64_t version) {
 
 json::value parseJsonText(const Where& w, std::string_view field, std::string_view text) {
   json::error_code ec;
-  json::parse_options opts;
-  opts.max_depth = kMaxJsonDepth;
-  json::value v = parseJsonExact(text, ec, {}, opts);
+  json::value v = parseJsonExact(text, ec, {}, jsonParseOptions());
   if (ec) badRequest(w.field(field) + " is not valid JSON: " + ec.message());
   requireFiniteNumbers(w, field, v);
   return v;
@@ -363,9 +362,7 @@ class Parsed {
  public:
   Parsed(std::string_view body, std::string_view message) : mr_(buffer_.data(), buffer_.size()) {
     json::error_code ec;
-    json::parse_options opts;
-    opts.max_depth = kMaxJsonDepth;  // args and userInfo may nest; row values too
-    value_ = parseJsonExact(body, ec, json::storage_ptr(&mr_), opts);
+    value_ = parseJsonExact(body, ec, json::storage_ptr(&mr_), jsonParseOptions());
     if (ec) badRequest(std::string(message) + ": body is not valid JSON: " + ec.message());
   }
   const json::value& value() const noexcept { return value_; }
@@ -532,9 +529,7 @@ PushRequest decodePushJson(std::string_view body) {
   // instead of being copied node by node into the default allocator.
   const json::storage_ptr arena = json::make_shared_resource<json::monotonic_resource>(body.size() * 2 + 1024);
   json::error_code ec;
-  json::parse_options opts;
-  opts.max_depth = kMaxJsonDepth;
-  json::value tree = parseJsonExact(body, ec, arena, opts);
+  json::value tree = parseJsonExact(body, ec, arena, jsonParseOptions());
   if (ec) badRequest("push: body is not valid JSON: " + ec.message());
 
   const Where w{"push"};
@@ -1268,25 +1263,16 @@ Presence decodePresence(Encoding e, std::string_view body) {
   return e == Encoding::Json ? decodePresenceJson(body) : detail::decodePresenceFbs(body);
 }
 
-bool allNumbersFinite(const json::value& v) noexcept {
-  // Iterative: the parser bounds the depth, but a wide value must not recurse per element.
-  std::vector<const json::value*> pending{&v};
-  while (!pending.empty()) {
-    const json::value* x = pending.back();
-    pending.pop_back();
-    if (x->is_double()) {
-      if (!std::isfinite(x->get_double())) return false;
-    } else if (x->is_array()) {
-      for (const json::value& e : x->get_array()) pending.push_back(&e);
-    } else if (x->is_object()) {
-      for (const auto& kv : x->get_object()) pending.push_back(&kv.value());
-    }
-  }
-  return true;
+bool allNumbersFinite(const json::value& v) noexcept { return plasma::detail::jsonNumbersFinite(v); }
+
+json::parse_options jsonParseOptions() noexcept {
+  json::parse_options o;
+  o.max_depth = kMaxJsonDepth;
+  return o;
 }
 
 std::size_t jsonDepth(const json::value& v) {
-  // Iterative, like allNumbersFinite.
+  // Iterative: the parser bounds the depth, but a wide value must not recurse per element.
   std::size_t deepest = 0;
   std::vector<std::pair<const json::value*, std::size_t>> pending{{&v, 0}};
   while (!pending.empty()) {
