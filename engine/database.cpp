@@ -342,6 +342,7 @@ void DatabaseImpl::checkpoint() {
   wal::LogFile retired;
   {
     lmdb::Txn barrier = lmdb::Txn::beginWrite(env);
+    std::lock_guard no_sync(log_sync_mu_);  // a sync in flight uses log_'s descriptor
     std::lock_guard lock(log_mu_);
     if (log_) next.copyFrom(log_, copied, log_.end());
     next.publish(dir);
@@ -395,13 +396,33 @@ void DatabaseImpl::unappend(std::uint64_t before) noexcept {
 }
 
 void DatabaseImpl::syncCommitted() {
+  // After a failed sync, what the file holds on disk is unknown (the kernel
+  // may have dropped the pages it could not write, and a later sync would
+  // then succeed without them): no further commit may claim durability.
   if (!wal_mode_) {
-    lmdb::check(mdb_env_sync(env.get(), 1), "syncing the environment");
+    try {
+      lmdb::check(mdb_env_sync(env.get(), 1), "syncing " + (dir / "data.mdb").string());
+    } catch (const std::exception& e) {
+      poison(std::string("a sync of the data file failed: ") + e.what());
+      throw;
+    }
     return;
   }
-  std::lock_guard lock(log_mu_);
-  log_unsynced_.store(false, std::memory_order_relaxed);
-  log_.sync();
+  // The sync runs outside log_mu_, so that commits append meanwhile
+  // (WalAsync's background sync used to hold every commit for as long as
+  // the disk took). It covers every record appended before it began. log_
+  // is not replaced meanwhile: the checkpoint's swap takes log_sync_mu_ too.
+  std::lock_guard one(log_sync_mu_);
+  {
+    std::lock_guard lock(log_mu_);
+    log_unsynced_.store(false, std::memory_order_relaxed);
+  }
+  try {
+    log_.sync();
+  } catch (const std::exception& e) {
+    poison(std::string("the write-ahead log failed: ") + e.what());  // as after a failed append
+    throw;
+  }
 }
 
 void DatabaseImpl::checkpointLoop() {

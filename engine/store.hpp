@@ -319,6 +319,9 @@ class DatabaseImpl {
   bool wal_mode_ = false;
   std::vector<wal::DbiName> dbi_names_;  // by handle; written under LMDB's writer lock
   std::mutex log_mu_;                    // log_'s file: appends, syncs, the swap at a checkpoint
+  // syncCommitted() syncs outside log_mu_ (appends go on meanwhile) and
+  // holds this instead, which the checkpoint's swap of log_ also takes.
+  std::mutex log_sync_mu_;
   wal::LogFile log_;
   std::atomic<std::uint64_t> log_end_{0};         // log_.end(), for the checkpoint thread
   std::atomic<std::uint64_t> log_start_{0};       // where the records after the checkpoint begin

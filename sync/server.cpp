@@ -144,6 +144,15 @@ struct SyncServer::Impl {
     std::vector<std::optional<PushResponse>> responses;
     std::vector<std::exception_ptr> errors;
     bool wrote = false;  // the commit changed the database
+
+    // Takes `later`'s pushes, to be answered with this batch's.
+    void append(Done&& later) {
+      for (std::size_t i = 0; i < later.batch.size(); ++i) {
+        batch.push_back(std::move(later.batch[i]));
+        responses.push_back(std::move(later.responses[i]));
+        errors.push_back(std::move(later.errors[i]));
+      }
+    }
   };
 
   // With Durability::NoMetaSync and durable acknowledgements, a commit is
@@ -175,7 +184,14 @@ struct SyncServer::Impl {
       }
       Done done = commitBatch(std::move(batch));
       if (!done.wrote) {
-        deliver(done);  // nothing was written: nothing to make durable
+        // Nothing was written, but the answers may report mutations of the
+        // batch that is not durable yet (a retry racing its original): then
+        // they wait for its sync.
+        if (unsynced) {
+          unsynced->append(std::move(done));
+        } else {
+          deliver(done);
+        }
       } else if (!pipelined()) {
         if (unsynced) syncThenDeliver(*unsynced);  // (only if the mode changed; kept for safety)
         unsynced.reset();

@@ -350,6 +350,9 @@ class Database {
   // Durability::NoMetaSync, a commit is durable once a later sync (this, or
   // the data sync of the next commit) has completed: the sync node uses
   // that to acknowledge pushes durably with one sync per group commit.
+  // Throws StorageError when the sync fails, and the database is then
+  // poisoned (ErrorCode::Poisoned for every later write until reopened):
+  // after a failed sync, what the file holds on disk is unknown.
   void sync();
 
   // Durability::Wal / WalAsync: syncs LMDB's pages and starts a new log now

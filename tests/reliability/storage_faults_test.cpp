@@ -5,9 +5,11 @@
 // every committed row readable — in the process that hit the fault and
 // after a reopen.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -245,4 +247,76 @@ TEST_CASE("storage: a read-only database directory is refused with a clear error
   auto db = Database::open(path, notesSchema, withMap(std::size_t{16} << 20));
   db.ensureSchema();
   CHECK(checkBatches(db, 3) == "");
+}
+
+namespace {
+
+// Puts the write end of a pipe in place of every descriptor of this process
+// open on `file`: a later fdatasync() on it fails (EINVAL), as a sync of a
+// failing disk would. Returns how many were replaced.
+int breakDescriptorsOf(const std::filesystem::path& file) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return -1;
+  int replaced = 0;
+  const auto target = std::filesystem::canonical(file);
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto points_to = std::filesystem::read_symlink(e.path(), ec);
+    if (ec || points_to != target) continue;
+    const int fd = std::stoi(e.path().filename().string());
+    if (::dup2(pipe_fds[1], fd) == fd) ++replaced;
+  }
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  return replaced;
+}
+
+}  // namespace
+
+TEST_CASE("storage: a failed sync poisons the database, naming the failure, and loses nothing committed",
+          "[reliability][storage][sync]") {
+  // After a failed fdatasync the kernel may have dropped the pages it could
+  // not write, so a later sync could succeed without them: Database::sync()
+  // must fail loudly and no later write may claim durability.
+  TempDir dir;
+  OpenOptions o = withMap(std::size_t{64} << 20);
+  std::filesystem::path broken;
+  SECTION("the write-ahead log (WalAsync)") {
+    o.durability = Durability::WalAsync;
+    o.wal_sync_interval_ms = 600'000;     // no background sync: this test's sync is the one that fails
+    o.wal_checkpoint_interval_ms = 0;     // nor a checkpoint
+    broken = dir / "plasma.wal";
+  }
+  SECTION("LMDB's data file (NoMetaSync)") {
+    o.durability = Durability::NoMetaSync;
+    broken = dir / "data.mdb";
+  }
+  std::string failure;
+  {
+    auto db = Database::open(dir.path(), notesSchema, o);
+    db.ensureSchema();
+    for (int b = 0; b < 3; ++b) writeBatch(db, b);
+    db.sync();  // the disk is still fine
+    writeBatch(db, 3);
+    REQUIRE(breakDescriptorsOf(broken) >= 1);
+    const auto e = plasma_test::catchError([&] { db.sync(); });
+    REQUIRE(e.has_value());
+    failure = e->what();
+    CHECK(e->code() == ErrorCode::Storage);
+    // Every later write is refused, naming the failed sync.
+    const auto next = plasma_test::catchError([&] { writeBatch(db, 4); });
+    REQUIRE(next.has_value());
+    CHECK(next->code() == ErrorCode::Poisoned);
+    CHECK_THAT(std::string(next->what()), Catch::Contains(failure));
+    // Reads still work in the process that hit the fault.
+    CHECK(checkBatches(db, 4) == "");
+  }
+  CHECK_THAT(failure, Catch::Contains("syncing") && Catch::Contains(broken.string()));  // which file
+  // The process did not crash: the page cache still holds every commit, and
+  // a reopen finds them all (and writes work again).
+  auto db = Database::open(dir.path(), notesSchema, withMap(std::size_t{64} << 20));
+  db.ensureSchema();
+  CHECK(checkBatches(db, 4) == "");
+  writeBatch(db, 4);
+  CHECK(checkBatches(db, 5) == "");
 }

@@ -3,6 +3,9 @@
 // HTTP is tested against the real node in node_test.cpp.
 #include <any>
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -415,4 +418,59 @@ TEST_CASE("sync: pullEncoded encodes exactly what pull returns, in both encoding
     const auto req = pullOf("g", 2);
     CHECK(fx.server.pullEncoded(req, as("u"), encoding) == encodePullResponse(encoding, fx.server.pull(req, as("u"))));
   }
+}
+
+TEST_CASE("sync: with durable acks a retry is not answered before its original's commit is synced",
+          "[sync][push][durable]") {
+  // NoMetaSync with durable acks answers a batch once a later sync covered
+  // it. A retry of a push, taken in the next batch, writes nothing but
+  // reports the original's mutations as applied: it must wait for that
+  // same sync, so it can never be answered first.
+  TempDir dir;
+  OpenOptions open = plasma_test::fastOptions();
+  open.durability = Durability::NoMetaSync;
+  Database db = Database::open(dir.path(), todo::schema, open);
+  db.ensureSchema();
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  const MutatorRunner todo_runner = runnerFor(todo::mutators());
+  // "hold" blocks the writer inside its batch until released.
+  MutatorRunner runner = [&](Tx& tx, const MutatorCallInfo& c) {
+    if (c.name == "hold") {
+      holding.set_value();
+      released.wait();
+      return;
+    }
+    todo_runner(tx, c);
+  };
+  SyncOptions options;
+  options.schema_version = todo::kSchemaVersion;
+  options.durable_acks = true;
+  options.max_pushes_per_commit = 1;  // each push its own batch
+  SyncServer server(db, runner, options);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> answered;  // in the order the callbacks ran
+  auto record = [&](std::string name) {
+    return [&, name](PushResponse* r, std::exception_ptr e) {
+      std::lock_guard lock(mu);
+      answered.push_back(name + (e ? ":error" : r->last_mutation_ids.count("c1") ? ":c1=" + std::to_string(r->last_mutation_ids.at("c1")) : ""));
+      cv.notify_all();
+    };
+  };
+  server.pushAsync(pushOf("g0", {Mutation{"c0", 1, "hold", boost::json::object{}, 0}}), as("u"), record("hold"));
+  holding.get_future().wait();  // the writer is inside the first batch
+  server.pushAsync(pushOf("g1", {create("c1", 1, "one")}), as("u"), record("original"));
+  server.pushAsync(pushOf("g1", {create("c1", 1, "one")}), as("u"), record("retry"));
+  release.set_value();
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return answered.size() == 3; }));
+  }
+  CHECK(answered == std::vector<std::string>{"hold", "original:c1=1", "retry:c1=1"});
+  const auto stats = server.stats();
+  CHECK(stats.commits == 3);
+  CHECK(stats.mutations_skipped == 1);
 }
