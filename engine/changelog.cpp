@@ -47,6 +47,12 @@ std::uint64_t DatabaseImpl::head(const TxnState& s) const {
   return readHead(s.txn, meta);
 }
 
+std::uint64_t DatabaseImpl::durableHead(const TxnState& s) const {
+  const std::uint64_t h = head(s);
+  if (options.durability != Durability::Wal) return h;
+  return std::min(h, durable_head_.load(std::memory_order_acquire));
+}
+
 std::uint64_t DatabaseImpl::compactionHorizon(const TxnState& s) const {
   auto v = s.txn.get(meta, kCompactionHorizonKey);
   return v ? keys::decodeU64(lmdb::toView(*v)) : 0;

@@ -221,9 +221,15 @@ DatabaseImpl::DatabaseImpl(std::filesystem::path d, Schema s, OpenOptions o)
     data_fd_ = ::open((dir / "data.mdb").c_str(), O_RDONLY | O_CLOEXEC);
     if (data_fd_ < 0) throw StorageError(errno, "cannot open " + (dir / "data.mdb").string() + ": " + std::strerror(errno));
     checkpoint();  // also the first log of a directory opened in a log mode for the first time
+    {
+      lmdb::Txn r = lmdb::Txn::beginRead(env);
+      const auto h = r.get(meta, "head");
+      durable_head_.store(h ? keys::decodeU64(lmdb::toView(*h)) : 0);  // synced by the checkpoint
+    }
     recovery_pin.abort();
     lmdb::check(mdb_env_set_flags(env.get(), MDB_NOSYNC, 1), "turning LMDB's commit syncs off");
     checkpointer_ = std::thread([this] { checkpointLoop(); });
+    if (options.durability == Durability::Wal) log_syncer_ = std::thread([this] { logSyncLoop(); });
   } else if (log) {
     // Back to a mode without a log: make the replayed state durable, drop
     // the log, then sync commits as the mode says.
@@ -368,11 +374,7 @@ std::optional<std::uint64_t> DatabaseImpl::appendToLog(std::uint64_t txnid, cons
   const std::uint64_t before = log_.end();
   try {
     log_.appendTransaction(txnid, redo);
-    if (options.durability == Durability::Wal) {
-      log_.sync();
-    } else {
-      log_unsynced_.store(true, std::memory_order_relaxed);
-    }
+    log_unsynced_.store(true, std::memory_order_relaxed);  // Wal: synced by the log syncer, waited for by commit()
   } catch (const std::exception& e) {
     // After a failed write or sync the log's state on disk is unknown: no
     // further commit may follow this one.
@@ -473,6 +475,56 @@ std::uint64_t DatabaseImpl::grownSinceCheckpoint() const {
   return last > at ? (last - at) * page_size_ : 0;
 }
 
+std::uint64_t DatabaseImpl::requestLogSync() {
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(ls_mu_);
+    ticket = ++ls_requested_;
+  }
+  ls_cv_.notify_one();
+  return ticket;
+}
+
+void DatabaseImpl::waitLogSync(std::uint64_t ticket) {
+  std::unique_lock lock(ls_mu_);
+  ls_done_cv_.wait(lock, [&] { return ls_done_ >= ticket; });
+  if (ls_error_) throw StorageError(0, "the commit may not be durable: " + *ls_error_);
+}
+
+void DatabaseImpl::logSyncLoop() {
+  std::unique_lock lock(ls_mu_);
+  for (;;) {
+    ls_cv_.wait(lock, [&] { return ls_stop_ || ls_requested_ > ls_done_; });
+    if (ls_requested_ == ls_done_) return;  // stopping, nothing owed
+    // One sync covers every ticket handed out before it began.
+    const std::uint64_t upto = ls_requested_;
+    lock.unlock();
+    if (before_log_sync_for_test) before_log_sync_for_test();
+    std::optional<std::string> error;
+    if (!ls_error_) {
+      try {
+        syncCommitted();
+      } catch (const std::exception& e) {
+        error = e.what();  // syncCommitted() poisoned the database
+      }
+    }
+    lock.lock();
+    if (error) ls_error_ = std::move(error);
+    ls_done_ = upto;
+    ls_done_cv_.notify_all();
+  }
+}
+
+void DatabaseImpl::stopLogSyncer() noexcept {
+  if (!log_syncer_.joinable()) return;
+  {
+    std::lock_guard lock(ls_mu_);
+    ls_stop_ = true;
+  }
+  ls_cv_.notify_all();
+  log_syncer_.join();
+}
+
 void DatabaseImpl::stopCheckpoints() noexcept {
   if (!checkpointer_.joinable()) return;
   {
@@ -525,6 +577,7 @@ DatabaseImpl::~DatabaseImpl() {
   delete fast_read_.exchange(nullptr);
   read_pool_.clear();  // every read transaction ends before the environment closes
   if (wal_mode_) {
+    stopLogSyncer();
     stopCheckpoints();
     // A last checkpoint: the next open has nothing to replay.
     bool failed = false;
@@ -687,6 +740,11 @@ void DatabaseImpl::commit(TxnState& s) {
   // transaction took the id after the newest commit.
   const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(s.txn.get()));
   const std::optional<std::uint64_t> log_before = appendToLog(txnid, s.redo);
+  // Durability::Wal: the log's sync runs while LMDB writes this commit's
+  // pages (unsynced); the commit returns, and observers hear of it, only
+  // once the sync is done.
+  const std::optional<std::uint64_t> sync_ticket =
+      log_before && options.durability == Durability::Wal ? std::optional(requestLogSync()) : std::nullopt;
   std::lock_guard order(commit_mu_);  // commits and their notifications stay in order
   const bool external = known_txnid_ + 1 < txnid;
   try {
@@ -698,6 +756,13 @@ void DatabaseImpl::commit(TxnState& s) {
   }
   // A commit that wrote no page does not use its id.
   known_txnid_ = std::max(known_txnid_, lastTxnId() >= txnid ? txnid : txnid - 1);
+  if (sync_ticket) {
+    // Throws when the sync failed: the database is poisoned, and whether
+    // this commit survives a reopen depends on what of the log reached the
+    // disk. Observers never hear of it.
+    waitLogSync(*sync_ticket);
+    if (s.head) durable_head_.store(*s.head, std::memory_order_release);
+  }
   if (external) notifyExternal();
   ++commit_sequence_;
   if (s.capture) notify(s);
@@ -1018,6 +1083,7 @@ void DatabaseImpl::applyPlan(const MigrationPlan& plan, lmdb::Txn& txn) {
     if (log_before) unappend(*log_before);
     throw;
   }
+  if (log_before && options.durability == Durability::Wal) waitLogSync(requestLogSync());
   std::lock_guard order(commit_mu_);  // ours, not another process's (checkExternalCommits)
   known_txnid_ = std::max(known_txnid_, txnid);
 }

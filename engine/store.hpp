@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -254,6 +255,12 @@ class DatabaseImpl {
   void queueEntry(TxnState& s, std::uint64_t version);
   void flushLog(TxnState& s);
   std::uint64_t head(const TxnState& s) const;
+  // The newest change-log version a pull may hand out: head(s), but with
+  // Durability::Wal never past the newest commit whose log record is synced.
+  // (A Wal commit is visible to readers while its log sync runs; were the
+  // machine to crash then, that commit would be gone while a client held
+  // its rows and version as its cookie.)
+  std::uint64_t durableHead(const TxnState& s) const;
   Change decodeChange(std::uint64_t version, std::string_view bytes);
 
   const std::filesystem::path dir;
@@ -294,6 +301,9 @@ class DatabaseImpl {
   void checkpoint();
   // Makes every commit so far durable (the log's sync; LMDB's otherwise).
   void syncCommitted();
+  // Tests only: runs on the log syncer's thread (Durability::Wal) before
+  // each sync. Set it before the writes it should see.
+  std::function<void()> before_log_sync_for_test;
 
  private:
   // In a log mode: `txn`'s writes are recorded into `redo` for the log.
@@ -307,6 +317,21 @@ class DatabaseImpl {
   // is no log or nothing to append. unappend() takes it back out when
   // LMDB's commit then fails.
   std::optional<std::uint64_t> appendToLog(std::uint64_t txnid, const wal::Redo& redo);
+  // Durability::Wal: a commit's log sync runs on the log syncer's thread
+  // while LMDB writes the commit's pages; the commit waits for it before it
+  // returns (requestLogSync() -> a ticket, waitLogSync(ticket)).
+  std::uint64_t requestLogSync();
+  void waitLogSync(std::uint64_t ticket);
+  void logSyncLoop();
+  void stopLogSyncer() noexcept;
+  std::mutex ls_mu_;
+  std::condition_variable ls_cv_, ls_done_cv_;
+  std::uint64_t ls_requested_ = 0;  // tickets handed out
+  std::uint64_t ls_done_ = 0;       // every ticket up to this one is synced (or failed)
+  std::optional<std::string> ls_error_;  // a failed sync: every later ticket fails too
+  bool ls_stop_ = false;
+  std::thread log_syncer_;
+  std::atomic<std::uint64_t> durable_head_{0};  // Wal: the head of the newest synced commit
   void unappend(std::uint64_t before) noexcept;
   void replayLog(const wal::Contents& log);
   void checkpointLoop();

@@ -632,7 +632,9 @@ class RowIndex {
 // "Pull: pages"), filtered by auth.read for the ctx.
 Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std::any& ctx, const SyncOptions& o) {
   Page page;
-  const std::uint64_t head = impl.head(s);
+  // Never a commit whose log sync is still running (Durability::Wal): a
+  // client must not see what a crash could still take back.
+  const std::uint64_t head = impl.durableHead(s);
   const std::uint64_t cookie = req.cookie.value_or(0);
   if (cookie > head) {
     throw SyncError(SyncErrorKind::ClientStateNotFound,
@@ -650,10 +652,11 @@ Page scanPage(DatabaseImpl& impl, TxnState& s, const PullRequest& req, const std
   const bool verify = impl.options.verify_rows_on_read;
   OrderedScan cur(s, impl.changes, DatabaseImpl::kChangesName, keys::encodeU64(cookie + 1));
   while (cur.next()) {
+    const std::uint64_t version = keys::decodeU64(cur.key());
+    if (version > head) break;
     // Pages end at a push boundary (after its Confirm entries) or, for writes
     // made outside a mutation, between any two rows; a push bigger than twice
     // the page budget is split too rather than growing without bound.
-    const std::uint64_t version = keys::decodeU64(cur.key());
     const std::string_view value = cur.value();
     // Entries are verified when the database verifies what it reads
     // (OpenOptions::verify_rows_on_read), like table rows; the engine wrote

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "sync/codec.hpp"
+#include "engine/store.hpp"
 #include "sync/server.hpp"
 #include "sync_test_util.hpp"
 #include "test_util.hpp"
@@ -473,4 +474,55 @@ TEST_CASE("sync: with durable acks a retry is not answered before its original's
   const auto stats = server.stats();
   CHECK(stats.commits == 3);
   CHECK(stats.mutations_skipped == 1);
+}
+
+TEST_CASE("sync: with Durability::Wal a pull never returns a commit whose log sync is still running",
+          "[sync][pull][durable]") {
+  // A Wal commit's log record is synced while LMDB writes its pages, so
+  // readers can see the commit before it is durable. Pulls must not hand it
+  // (or its version as a cookie) to a client until the sync is done: a
+  // crash in between would take it back.
+  OpenOptions open = plasma_test::fastOptions();
+  open.durability = Durability::Wal;
+  Fixture fx({}, open);
+  fx.server.push(pushOf("g", {create("c", 1, "first")}), as("u"));
+  const PullResponse before = fx.server.pull(pullOf("g", std::nullopt), as("u"));
+  REQUIRE(before.cookie > 0);
+
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> armed{true};
+  fx.db.impl().before_log_sync_for_test = [&] {
+    if (!armed.exchange(false)) return;
+    entered.set_value();
+    released.wait();
+  };
+  std::thread pusher([&] { fx.server.push(pushOf("g", {create("c", 2, "second")}), as("u")); });
+  entered.get_future().wait();
+  // The syncer holds; wait until LMDB's commit is visible to readers.
+  bool visible = false;
+  for (int i = 0; i < 2000 && !visible; ++i) {
+    visible = fx.db.read([](const ReadTx& r) { return r.count(todos); }) == 2;
+    if (!visible) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(visible);
+  const PullResponse during = fx.server.pull(pullOf("g", before.cookie), as("u"));
+  const PullResponse during_full = fx.server.pull(pullOf("g", std::nullopt), as("u"));
+  release.set_value();
+  pusher.join();
+
+  CHECK(during.patch.empty());
+  CHECK(during.cookie == before.cookie);
+  CHECK(during.last_mutation_id_changes.empty());
+  CHECK(during_full.cookie == before.cookie);
+  std::map<std::string, std::string> state;
+  applyPatch(state, during_full);
+  CHECK(state == std::map<std::string, std::string>{{"todos/first", "t"}});
+  // Once synced, the same pull returns it.
+  const PullResponse after = fx.server.pull(pullOf("g", before.cookie), as("u"));
+  CHECK(after.cookie > before.cookie);
+  REQUIRE(after.patch.size() == 1);
+  CHECK(after.patch[0].id == "second");
+  CHECK(after.last_mutation_id_changes.at("c") == 2);
 }
