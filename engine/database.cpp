@@ -515,25 +515,22 @@ void DatabaseImpl::logSyncLoop() {
   }
 }
 
-void DatabaseImpl::stopLogSyncer() noexcept {
-  if (!log_syncer_.joinable()) return;
+namespace {
+// Sets `stop` under `mu`, wakes `cv`'s waiters and joins `worker` (when it runs).
+void stopWorker(std::thread& worker, std::mutex& mu, bool& stop, std::condition_variable& cv) noexcept {
+  if (!worker.joinable()) return;
   {
-    std::lock_guard lock(ls_mu_);
-    ls_stop_ = true;
+    std::lock_guard lock(mu);
+    stop = true;
   }
-  ls_cv_.notify_all();
-  log_syncer_.join();
+  cv.notify_all();
+  worker.join();
 }
+}  // namespace
 
-void DatabaseImpl::stopCheckpoints() noexcept {
-  if (!checkpointer_.joinable()) return;
-  {
-    std::lock_guard lock(cp_mu_);
-    cp_stop_ = true;
-  }
-  cp_cv_.notify_all();
-  checkpointer_.join();
-}
+void DatabaseImpl::stopLogSyncer() noexcept { stopWorker(log_syncer_, ls_mu_, ls_stop_, ls_cv_); }
+
+void DatabaseImpl::stopCheckpoints() noexcept { stopWorker(checkpointer_, cp_mu_, cp_stop_, cp_cv_); }
 
 void DatabaseImpl::poison(std::string why) {
   std::lock_guard lock(poison_mu_);
