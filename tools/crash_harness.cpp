@@ -3,7 +3,7 @@
 // every kill that nothing acknowledged was lost or applied twice.
 //
 //   plasma-crash-harness [--node PATH] [--kills 50] [--clients 4] [--seed S]
-//                        [--max-seconds 600] [--durability full|nometasync]
+//                        [--max-seconds 600] [--durability full|nometasync|wal|wal-async]
 //                        [--data DIR] [--keep] [--sabotage] [--compact]
 //   plasma-crash-harness --client-crash [--kills 50] [--group-size 1] [--seed S]
 //   plasma-crash-harness --faults [--rounds 10] [--round-ms 1000] [--node-kills 0] [--seed S]
@@ -120,7 +120,7 @@ struct Args {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "plasma-crash-harness: " << why
             << "\nusage: plasma-crash-harness [--node PATH] [--kills N] [--clients N] [--seed S] [--max-seconds N]"
-                " [--durability full|nometasync] [--data DIR] [--keep] [--sabotage] [--compact]\n"
+                " [--durability full|nometasync|wal|wal-async] [--data DIR] [--keep] [--sabotage] [--compact]\n"
                "       plasma-crash-harness --client-crash [--kills N] [--group-size N] [--seed S]\n"
                "       plasma-crash-harness --faults [--rounds N] [--round-ms MS] [--node-kills N] [--clients N] [--seed S]\n";
   std::exit(2);
@@ -152,7 +152,9 @@ Args parse(int argc, char** argv) {
     else if (f == "--max-seconds") a.max_seconds = static_cast<int>(number(f, value(), 1, 86400));
     else if (f == "--durability") {
       a.durability = value();
-      if (a.durability != "full" && a.durability != "nometasync") usage("--durability: full or nometasync");
+      if (a.durability != "full" && a.durability != "nometasync" && a.durability != "wal" && a.durability != "wal-async") {
+        usage("--durability: full, nometasync, wal or wal-async");
+      }
     } else if (f == "--data") a.data = value();
     else if (f == "--keep") a.keep = true;
     else if (f == "--sabotage") a.sabotage = true;
