@@ -958,7 +958,7 @@ char* writePlainColumn(char* p, const RowView& row, std::uint32_t i, Kind kind) 
     case Kind::Integer: {
       std::int64_t v = 0;
       if (row.intAt(i, &v)) {
-        p = std::to_chars(p, p + 24, v).ptr;
+        p = detail::writeInt(p, v);
       } else {
         text("null");
       }

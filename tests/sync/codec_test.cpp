@@ -6,9 +6,12 @@
 // mutated JSON trees — makes any decoder crash or throw anything but
 // SyncError.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <functional>
 #include <map>
 #include <random>
@@ -22,6 +25,7 @@
 #include "plasma/fbs/change_entry_generated.h"
 #include "plasma/fbs/sync_generated.h"
 #include "sync/codec.hpp"
+#include "sync/raw_out.hpp"
 #include "all_kinds.hpp"
 #include "test_util.hpp"
 
@@ -1254,4 +1258,37 @@ TEST_CASE("codec: encode/decode timings", "[.][codec-bench]") {
        << " bytes), decode " << fbs_dec << "\npush request, 200 mutations, ns per mutation:\n"
        << "  JSON encode " << push_json_enc << ", decode " << push_json_dec << " (" << pj.size() << " bytes)\n"
        << "  FlatBuffers encode " << push_fbs_enc << ", decode " << push_fbs_dec << " (" << pf.size() << " bytes)");
+}
+
+TEST_CASE("codec: the pull encoder writes integers exactly as std::to_chars does", "[codec][json]") {
+  std::vector<std::int64_t> values = {0, 1, 9, 10, 99, 100, 9999, 10000, 99999999, 100000000, 100000001,
+                                      1'750'000'000'000, 9'999'999'999'999'999, 10'000'000'000'000'000,
+                                      std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()};
+  for (std::int64_t p = 1; p < 1'000'000'000'000'000'000; p *= 10) {
+    for (std::int64_t v : {p - 1, p, p + 1}) {
+      values.push_back(v);
+      values.push_back(-v);
+    }
+  }
+  std::mt19937_64 rng(20261122);
+  for (int i = 0; i < 100000; ++i) {
+    const auto v = static_cast<std::int64_t>(rng());
+    values.push_back(v);
+    values.push_back(v >> (rng() % 64));  // every length
+  }
+  std::size_t wrong = 0;
+  std::string first_wrong;
+  for (const std::int64_t v : values) {
+    char expected[24];
+    const auto e = std::to_chars(expected, expected + sizeof expected, v).ptr;
+    char got[24];
+    std::memset(got, 'x', sizeof got);
+    const char* g = plasma::sync::detail::writeInt(got, v);
+    if (std::string_view(got, static_cast<std::size_t>(g - got)) != std::string_view(expected, static_cast<std::size_t>(e - expected))) {
+      if (wrong++ == 0) first_wrong = std::to_string(v) + " written as " + std::string(got, static_cast<std::size_t>(g - got));
+    }
+  }
+  INFO(first_wrong);
+  CHECK(wrong == 0);
+  CHECK(values.size() > 200000);
 }
