@@ -44,9 +44,9 @@ inline constexpr DigitPairs kDigitPairs{};
 // The digits of v (< 10^8) without leading zeros; returns the end.
 [[gnu::always_inline]] inline char* writeDigitsUpTo8(char* p, std::uint32_t v) noexcept {
   const int n = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : 8;
-  char tmp[8];
+  char tmp[16] = {};  // the 8 digits, then 8 zeros the copy below may read
   writeDigits8(tmp, v);
-  std::memcpy(p, tmp + 8 - n, 8);  // copies 8, keeps n: the caller has room
+  std::memcpy(p, tmp + 8 - n, 8);  // the n digits, then zeros the caller has room for
   return p + n;
 }
 
