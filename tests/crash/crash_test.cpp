@@ -35,50 +35,44 @@ std::string seedFlag() {
   return "--seed " + std::to_string(seed);
 }
 
+// The harness exited cleanly, reporting `what` (e.g. "8 kills") and that
+// every check held after each of them.
+void expectEveryCheckHeld(const Run& r, const std::string& what) {
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find(what) != std::string::npos);
+  CHECK(r.output.find("every check held") != std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("crash: kill -9 of the node during pushes loses and duplicates nothing", "[crash]") {
   const Run r = harness("--kills 8 --clients 3 --max-seconds 120 " + seedFlag());
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(r.output.find("8 kills") != std::string::npos);
-  CHECK(r.output.find("every check held") != std::string::npos);
+  expectEveryCheckHeld(r, "8 kills");
 }
 
 TEST_CASE("crash: kill -9 of the node in its default durability (wal) loses and duplicates nothing", "[crash]") {
   // Every restart recovers through the write-ahead log: the checkpoint's
   // meta pages put back, the records after it replayed.
   const Run r = harness("--durability wal --kills 8 --clients 3 --max-seconds 120 " + seedFlag());
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(r.output.find("8 kills") != std::string::npos);
+  expectEveryCheckHeld(r, "8 kills");
   CHECK(r.output.find("durability wal") != std::string::npos);
-  CHECK(r.output.find("every check held") != std::string::npos);
 }
 
 TEST_CASE("crash: kill -9 of the node while it compacts its change log", "[crash]") {
   const Run r = harness("--compact --kills 5 --clients 3 --max-seconds 120 " + seedFlag());
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(r.output.find("5 kills") != std::string::npos);
-  CHECK(r.output.find("every check held") != std::string::npos);
+  expectEveryCheckHeld(r, "5 kills");
 }
 
 TEST_CASE("crash: kill -9 of a client during mutate and rebase keeps its outbox and state", "[crash]") {
   const Run r = harness("--client-crash --kills 10 --max-seconds 120 " + seedFlag());
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(r.output.find("10 client kills") != std::string::npos);
-  CHECK(r.output.find("every check held") != std::string::npos);
+  expectEveryCheckHeld(r, "10 client kills");
 }
 
 TEST_CASE("crash: kill -9 of the processes of a client group keeps the shared store and runs each mutation once",
           "[crash]") {
   const Run r = harness("--client-crash --group-size 2 --kills 10 --max-seconds 120 " + seedFlag());
-  INFO(r.output);
-  CHECK(r.status == 0);
-  CHECK(r.output.find("10 client kills") != std::string::npos);
-  CHECK(r.output.find("every check held") != std::string::npos);
+  expectEveryCheckHeld(r, "10 client kills");
 }
 
 TEST_CASE("crash: the harness reports a row deleted behind the node's back", "[crash]") {
